@@ -1,0 +1,114 @@
+"""Pure-Python implementation of the hot path (the fallback and the reference)."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+
+from ..exceptions import PayloadTooBig, ProtocolError
+
+__all__ = ["Utf8Decoder", "apply_mask", "parse_frames"]
+
+
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+    """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455 section 5.3).
+
+    "Octet i of the transformed data is the XOR of octet i of the original data
+    with octet at index i modulo 4 of the masking key."  Done as one big-integer
+    XOR, which is linear and runs in C inside CPython.
+    """
+    n = len(data)
+    if n == 0:
+        return b""
+    key = (mask * ((n >> 2) + 1))[:n]
+    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+_decoder_factory = codecs.getincrementaldecoder("utf-8")
+
+
+class Utf8Decoder:
+    """Incremental strict UTF-8 decoder that fails as soon as a sequence is invalid.
+
+    ``decode(data)`` returns the text decoded so far and raises ``UnicodeDecodeError``
+    the moment an invalid byte arrives (even mid-frame); ``decode(b"", final=True)``
+    also fails on a truncated sequence at the end of the message.
+    """
+
+    __slots__ = ("_decode", "_decoder")
+
+    def __init__(self) -> None:
+        self._decoder = _decoder_factory("strict")
+        self._decode: Callable[..., str] = self._decoder.decode
+
+    def decode(self, data: bytes | bytearray | memoryview, final: bool = False) -> str:
+        return self._decode(data, final)
+
+    def copy(self) -> Utf8Decoder:
+        """A decoder in the same state (for checking bytes ahead without consuming them)."""
+        other = Utf8Decoder()
+        other._decoder.setstate(self._decoder.getstate())
+        return other
+
+
+# A parsed frame as the parser hands it to the core: (first byte, payload).
+# The first byte holds FIN, RSV1-3 and the opcode as on the wire.
+RawFrame = tuple[int, bytes]
+
+
+def parse_frames(
+    buf: bytearray, expect_mask: bool, max_payload: int | None
+) -> tuple[list[RawFrame], int]:
+    """Parse every complete frame at the start of ``buf``.
+
+    Returns the frames (payload already unmasked) and the number of bytes used;
+    the caller drops those bytes.  Raises :class:`ProtocolError` when the mask bit
+    is wrong for the role ("a server MUST NOT mask any frames ... a client MUST
+    close a connection if it detects a masked frame", section 5.1) or a 64-bit
+    length has its most significant bit set (section 5.2), and
+    :class:`PayloadTooBig` as soon as a header declares more than ``max_payload``,
+    before any of that payload is buffered.
+    """
+    frames: list[RawFrame] = []
+    pos = 0
+    end = len(buf)
+    while end - pos >= 2:
+        b0 = buf[pos]
+        b1 = buf[pos + 1]
+        masked = b1 & 0x80
+        if bool(masked) != expect_mask:
+            if expect_mask:
+                raise ProtocolError("client frame is not masked")
+            raise ProtocolError("server frame is masked")
+        length = b1 & 0x7F
+        hdr = 2
+        if length == 126:
+            if end - pos < 4:
+                break
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            hdr = 4
+        elif length == 127:
+            if end - pos < 10:
+                break
+            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            if length >> 63:
+                # "the most significant bit MUST be 0" (section 5.2)
+                raise ProtocolError("64-bit payload length has its most significant bit set")
+            hdr = 10
+        if b0 & 0x08 and length > 125:
+            # "All control frames MUST have a payload length of 125 bytes or less" (5.5)
+            raise ProtocolError("control frame payload longer than 125 bytes")
+        if max_payload is not None and length > max_payload:
+            raise PayloadTooBig(f"frame of {length} bytes exceeds limit of {max_payload} bytes")
+        if masked:
+            hdr += 4
+        if end - pos < hdr + length:
+            break
+        start = pos + hdr
+        if masked:
+            payload = apply_mask(memoryview(buf)[start : start + length], bytes(buf[start - 4 : start]))
+        else:
+            payload = bytes(buf[start : start + length])
+        frames.append((b0, payload))
+        pos = start + length
+    return frames, pos

@@ -1,0 +1,16 @@
+"""The asyncio engine: :func:`connect`, :func:`serve` and their connections."""
+
+from .client import ClientConnection, connect
+from .connection import Connection, Data
+from .server import Server, ServerConnection, basic_http_response, serve
+
+__all__ = [
+    "ClientConnection",
+    "Connection",
+    "Data",
+    "Server",
+    "ServerConnection",
+    "basic_http_response",
+    "connect",
+    "serve",
+]

@@ -1,0 +1,552 @@
+"""A WebSocket connection on asyncio: the part both roles share.
+
+:class:`Connection` is the asyncio ``Protocol`` itself: the transport calls
+``data_received`` with bytes, the sans-I/O core turns them into messages, and
+complete messages go straight into a bounded queue that ``recv()`` reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+from ..core.events import CloseReceived, FrameReceived, Ping, Pong
+from ..core.frames import Close
+from ..core.http11 import Request, Response
+from ..core.protocol import Protocol, State
+from ..exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ProtocolError,
+    UsageError,
+)
+
+__all__ = ["Connection", "Data"]
+
+Data = str | bytes
+logger = logging.getLogger("tether")
+
+#: Close codes after which a close counts as clean (normal, going away, no status).
+_OK_CODES = frozenset({1000, 1001, 1005})
+
+
+class Connection(asyncio.Protocol):
+    """An open (or opening) WebSocket connection.
+
+    Read with :meth:`recv` or ``async for message in connection``; write with
+    :meth:`send`; close with :meth:`close`.  Not created directly: :func:`tether.connect`
+    and :func:`tether.serve` make them.
+    """
+
+    is_client = False
+
+    def __init__(
+        self,
+        *,
+        max_size: int | None,
+        max_queue: int | None,
+        write_limit: int,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        close_timeout: float | None,
+        open_timeout: float | None,
+        frame_events: bool = False,
+        outgoing_frame_size: int | None = None,
+    ) -> None:
+        self.id = uuid.uuid4()
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.write_limit = write_limit
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.open_timeout = open_timeout
+        self.frame_events = frame_events
+        self.outgoing_frame_size = outgoing_frame_size
+
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.protocol: Protocol | None = None  # the core, once the handshake succeeded
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.subprotocol: str | None = None
+        self.logger: logging.LoggerAdapter[logging.Logger] = logging.LoggerAdapter(
+            logger, {"connection": self}
+        )
+
+        self._messages: collections.deque[Data] = collections.deque()
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._keepalive_timeout: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._open_timer: asyncio.TimerHandle | None = None
+        self._sending_fragments = False
+        self._closed: asyncio.Future[None] = self.loop.create_future()
+        self._lost_exc: Exception | None = None
+        #: The last round-trip time measured by a ping, in seconds.
+        self.latency = 0.0
+        #: Optional listeners the Qt-style layer attaches (frame, pong, bytes written).
+        self.frame_listener: Any = None
+        self.pong_listener: Any = None
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def state(self) -> State:
+        """CONNECTING, OPEN, CLOSING or CLOSED."""
+        if self._closed.done():
+            return State.CLOSED
+        if self.protocol is None:
+            return State.CONNECTING
+        return self.protocol.state if self.protocol.state is not State.CLOSED else State.CLOSING
+
+    @property
+    def local_address(self) -> Any:
+        """The local socket address (``(host, port)`` for TCP)."""
+        return self.transport.get_extra_info("sockname") if self.transport else None
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's socket address (``(host, port)`` for TCP)."""
+        return self.transport.get_extra_info("peername") if self.transport else None
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received from the peer (1006 if the connection dropped)."""
+        if not self._closed.done():
+            return None
+        return self._close_exc().code
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received from the peer."""
+        if not self._closed.done():
+            return None
+        return self._close_exc().reason
+
+    @property
+    def path(self) -> str:
+        """The request target of the opening handshake (path and query)."""
+        return self.request.target if self.request else ""
+
+    @property
+    def request_headers(self) -> Any:
+        return self.request.headers if self.request else None
+
+    @property
+    def response_headers(self) -> Any:
+        return self.response.headers if self.response else None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.state.name} {self.remote_address}>"
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=self.write_limit)
+        if self.open_timeout is not None:
+            self._open_timer = self.loop.call_later(self.open_timeout, self._open_timed_out)
+
+    def _open_timed_out(self) -> None:
+        if self.protocol is None and self.transport is not None:
+            self.logger.info("opening handshake timed out after %ss", self.open_timeout)
+            self._lost_exc = TimeoutError("timed out during the opening handshake")
+            self.transport.abort()
+
+    def _start(self, protocol: Protocol) -> None:
+        """The handshake succeeded: switch to the WebSocket protocol."""
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        self.protocol = protocol
+        if not self.frame_events:
+            protocol.on_message = self._on_message
+        if self.ping_interval is not None:
+            self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
+
+    def data_received(self, data: bytes) -> None:
+        protocol = self.protocol
+        if protocol is None:
+            self._handshake_data(data)
+            return
+        protocol.receive_data(data)
+        self._after_receive()
+
+    def _handshake_data(self, data: bytes) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _after_receive(self) -> None:
+        protocol = self.protocol
+        assert protocol is not None
+        events = protocol.events_received()
+        if events:
+            self._process_events(events)
+        out = protocol.data_to_send()
+        if out and self.transport is not None:
+            self.transport.writelines(out)
+        if protocol.failure is not None:
+            self._log_failure(protocol.failure)
+        if protocol.close_expected():
+            self._close_transport()
+        elif protocol.state is State.CLOSED and self._close_timer is None:
+            # Client: the close handshake is done, the server should close TCP now.
+            self._arm_close_timer()
+
+    def _log_failure(self, exc: ProtocolError) -> None:
+        if getattr(self, "_failure_logged", False):
+            return
+        self._failure_logged = True
+        self.logger.info("failing connection from %s with %d: %s",
+                         self.remote_address, exc.code, exc)
+
+    def _on_message(self, data: Data) -> None:
+        self._messages.append(data)
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if (self.max_queue is not None and len(self._messages) >= self.max_queue
+                and not self._paused_reading and self.transport is not None):
+            self._paused_reading = True
+            self.transport.pause_reading()
+
+    def _process_events(self, events: list[Any]) -> None:
+        for event in events:
+            if isinstance(event, FrameReceived):
+                if self.frame_listener is not None:
+                    self.frame_listener(event.data, event.is_last)
+            elif isinstance(event, Pong):
+                self._acknowledge_pings(event.payload)
+            elif isinstance(event, CloseReceived):
+                pass
+            elif isinstance(event, Ping):
+                pass
+            else:  # Message, when frame events are on
+                self._on_message(event.data)
+
+    def _acknowledge_pings(self, payload: bytes) -> None:
+        now = time.monotonic()
+        if payload in self._pings:
+            # A pong acknowledges its ping and every ping sent before it.
+            for key in list(self._pings):
+                sent_at, fut = self._pings.pop(key)
+                if not fut.done():
+                    fut.set_result(now - sent_at)
+                if key == payload:
+                    self.latency = now - sent_at
+                    break
+        if self.pong_listener is not None:
+            self.pong_listener(self.latency, payload)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def eof_received(self) -> bool | None:
+        if self.protocol is not None:
+            self.protocol.receive_eof()
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.protocol is not None:
+            self.protocol.receive_eof()
+        if exc is not None and self._lost_exc is None:
+            self._lost_exc = exc
+        for handle in (self._keepalive, self._keepalive_timeout, self._close_timer,
+                       self._open_timer):
+            if handle is not None:
+                handle.cancel()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self.resume_writing()
+        closed = self._close_exc()
+        for _, fut in self._pings.values():
+            if not fut.done():
+                fut.set_exception(closed)
+                fut.exception()  # don't warn about an unretrieved exception
+        self._pings.clear()
+        self._connection_lost_hook()
+
+    def _connection_lost_hook(self) -> None:
+        """For subclasses: called once the transport is gone."""
+
+    # ------------------------------------------------------------ closing machinery
+
+    def _close_transport(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self._arm_close_timer()
+
+    def _arm_close_timer(self) -> None:
+        if self._close_timer is None and self.close_timeout is not None:
+            self._close_timer = self.loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _close_exc(self) -> ConnectionClosed:
+        p = self.protocol
+        rcvd: Close | None = p.close_rcvd if p else None
+        sent: Close | None = p.close_sent if p else None
+        ok = (rcvd is not None and sent is not None
+              and rcvd.code in _OK_CODES and sent.code in _OK_CODES)
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(
+            rcvd.code if rcvd else None, rcvd.reason if rcvd else "",
+            sent.code if sent else None, sent.reason if sent else "",
+            p.close_rcvd_then_sent if p else None,
+        )
+        if p is not None and p.failure is not None:
+            exc.__cause__ = p.failure
+        elif self._lost_exc is not None:
+            exc.__cause__ = self._lost_exc
+        return exc
+
+    # ------------------------------------------------------------ public API
+
+    async def recv(self) -> Data:
+        """The next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises :class:`~tether.ConnectionClosedOK` or :class:`~tether.ConnectionClosedError`
+        once the connection is closed and every message received before was read.
+        """
+        messages = self._messages
+        if not messages:
+            if self._recv_waiter is not None:
+                raise ConcurrencyError(
+                    "recv() is already waiting for the next message in another coroutine; "
+                    "read from one coroutine only (or use a queue)")
+            while not messages:
+                if self._closed.done() or (self.protocol is not None
+                                           and self.protocol.eof_received):
+                    raise self._close_exc()
+                waiter = self.loop.create_future()
+                self._recv_waiter = waiter
+                try:
+                    await waiter
+                finally:
+                    self._recv_waiter = None
+        data = messages.popleft()
+        if self._paused_reading and len(messages) <= (self.max_queue or 0) // 4:
+            self._paused_reading = False
+            if self.transport is not None:
+                self.transport.resume_reading()
+        return data
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Data]:
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosedOK:
+            return
+
+    def _check_sendable(self) -> Protocol:
+        p = self.protocol
+        if p is None:
+            raise UsageError("the opening handshake has not completed yet")
+        if p.state is not State.OPEN or self._closed.done():
+            raise self._close_exc()
+        return p
+
+    def _flush(self) -> None:
+        assert self.protocol is not None
+        out = self.protocol.data_to_send()
+        if out and self.transport is not None and not self.transport.is_closing():
+            self.transport.writelines(out)
+
+    async def drain(self) -> None:
+        """Wait until the write buffer is below the write limit."""
+        if self._write_paused and not self._closed.done():
+            fut = self.loop.create_future()
+            self._drain_waiters.append(fut)
+            await fut
+            if self._closed.done() and self.protocol and self.protocol.state is not State.OPEN:
+                raise self._close_exc()
+
+    async def send(
+        self,
+        message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data],
+        *,
+        compress: bool = True,
+    ) -> None:
+        """Send a message: ``str`` as text, bytes-like as binary.
+
+        An iterable (or async iterable) of ``str`` or of bytes sends one fragmented
+        message, a frame per item.  Waits while the write buffer is over
+        ``write_limit``.  ``compress=False`` skips compression for this message.
+        """
+        if isinstance(message, (str, bytes, bytearray, memoryview)):
+            if self._sending_fragments:
+                raise ConcurrencyError("a fragmented message is being sent by another coroutine")
+            self._check_sendable().send_message(message, compress=compress)
+            self._flush()
+            if self._write_paused:
+                await self.drain()
+            return
+        if isinstance(message, dict):
+            raise TypeError("send() takes str, bytes or an iterable of them, not a dict "
+                            "(serialize it first, e.g. with json.dumps)")
+        if hasattr(message, "__aiter__"):
+            await self._send_fragments(aiter(message), compress)  # type: ignore[arg-type]
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_AsyncWrap(iter(message)), compress)
+        else:
+            raise TypeError(f"send() takes str, bytes or an iterable of them, "
+                            f"not {type(message).__name__}")
+
+    async def _send_fragments(self, chunks: AsyncIterator[Data], compress: bool) -> None:
+        if self._sending_fragments:
+            raise ConcurrencyError("a fragmented message is being sent by another coroutine")
+        self._sending_fragments = True
+        try:
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                return
+            self._check_sendable().send_message(first, fin=False, compress=compress)
+            self._flush()
+            kind = str if isinstance(first, str) else bytes
+            async for chunk in chunks:
+                if not isinstance(chunk, kind) and not (
+                        kind is bytes and isinstance(chunk, (bytearray, memoryview))):
+                    raise TypeError("all fragments of a message must be str, or all bytes")
+                self._check_sendable().send_continuation(chunk, False, compress=compress)
+                self._flush()
+                await self.drain()
+            self._check_sendable().send_continuation(b"" if kind is bytes else "", True,
+                                                     compress=compress)
+            self._flush()
+            await self.drain()
+        finally:
+            self._sending_fragments = False
+
+    async def ping(self, data: str | bytes | None = None) -> float:
+        """Send a ping and wait for its pong; returns the round-trip time in seconds."""
+        p = self._check_sendable()
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = data.encode() if isinstance(data, str) else bytes(data)
+            if payload in self._pings:
+                raise UsageError("a ping with this payload is already waiting for its pong")
+        fut: asyncio.Future[float] = self.loop.create_future()
+        self._pings[payload] = (time.monotonic(), fut)
+        p.send_ping(payload)
+        self._flush()
+        return await fut
+
+    async def pong(self, data: str | bytes = b"") -> None:
+        """Send an unsolicited pong (a one-way heartbeat)."""
+        self._check_sendable().send_pong(data.encode() if isinstance(data, str) else bytes(data))
+        self._flush()
+
+    def _send_keepalive(self) -> None:
+        self._keepalive = None
+        p = self.protocol
+        if p is None or p.state is not State.OPEN or self._closed.done():
+            return
+        payload = struct.pack("!d", time.monotonic())
+        fut: asyncio.Future[float] = self.loop.create_future()
+        self._pings[payload] = (time.monotonic(), fut)
+        p.send_ping(payload)
+        self._flush()
+        if self.ping_timeout is not None:
+            self._keepalive_timeout = self.loop.call_later(
+                self.ping_timeout, self._keepalive_timed_out, fut)
+        fut.add_done_callback(self._keepalive_answered)
+
+    def _keepalive_answered(self, fut: asyncio.Future[float]) -> None:
+        if self._keepalive_timeout is not None:
+            self._keepalive_timeout.cancel()
+            self._keepalive_timeout = None
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        if self.ping_interval is not None and not self._closed.done():
+            self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
+
+    def _keepalive_timed_out(self, fut: asyncio.Future[float]) -> None:
+        self._keepalive_timeout = None
+        if fut.done() or self.protocol is None:
+            return
+        self.logger.info("no pong within %ss: closing connection to %s",
+                         self.ping_timeout, self.remote_address)
+        self.protocol.fail(1011, "keepalive ping timeout")
+        self._flush()
+        self._close_transport()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the connection with the closing handshake and wait until it is done.
+
+        Waits up to ``close_timeout`` for the peer to answer, then drops the connection.
+        """
+        p = self.protocol
+        if p is None:
+            if self.transport is not None:
+                self.transport.close()
+            await self.wait_closed()
+            return
+        if p.state is State.OPEN and not self._closed.done():
+            if self._sending_fragments:
+                # A message can't be interrupted by a close frame: fail instead.
+                p.fail(1011, "close() during a fragmented send")
+            else:
+                p.send_close(code, reason)
+            self._flush()
+            self._arm_close_timer()
+            if p.close_expected():
+                self._close_transport()
+        await self.wait_closed()
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake."""
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def wait_closed(self) -> None:
+        """Wait until the TCP connection is closed."""
+        await asyncio.shield(self._closed)
+
+
+class _AsyncWrap:
+    """An async iterator over a plain iterator (for fragmented sends)."""
+
+    def __init__(self, it: Iterable[Data]) -> None:
+        self._it = iter(it)
+
+    def __aiter__(self) -> _AsyncWrap:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return next(self._it)
+        except StopIteration:
+            raise StopAsyncIteration from None

@@ -1,0 +1,337 @@
+"""The asyncio WebSocket server: :func:`serve` and the server side of a connection."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from ..core.extensions.base import ServerExtensionFactory
+from ..core.handshake import HeadersLike, SelectSubprotocol, ServerHandshake, reject
+from ..core.http11 import Headers, Request, Response, build_response, parse_request
+from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
+from ..exceptions import InvalidHandshake, InvalidMessage
+from .compression import server_extensions
+from .connection import Connection
+
+__all__ = ["Server", "ServerConnection", "serve"]
+
+logger = logging.getLogger("tether.server")
+
+Handler = Callable[["ServerConnection"], Awaitable[Any]]
+ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
+ProcessResponse = Callable[["ServerConnection", Request, Response],
+                           "Response | None | Awaitable[Response | None]"]
+
+
+class ServerConnection(Connection):
+    """The server side of a WebSocket connection, as handed to the handler."""
+
+    def __init__(self, server: Server, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.server = server
+        self._buf = bytearray()
+        self._handshaking = False
+        self.handler_task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server._connections.add(self)
+
+    def _connection_lost_hook(self) -> None:
+        self.server._connections.discard(self)
+
+    def _handshake_data(self, data: bytes) -> None:
+        if self._handshaking:
+            self._buf += data  # the request is being processed; keep what follows
+            return
+        buf = self._buf
+        if not buf and data[:1] == b"\x16":
+            self.logger.info("TLS handshake received on a plain-text port from %s",
+                             self.remote_address)
+            self._reply(reject(400, "This port speaks plain HTTP/WebSocket, not TLS."))
+            return
+        buf += data
+        try:
+            parsed = parse_request(buf)
+        except InvalidMessage as exc:
+            self.logger.info("invalid HTTP request from %s: %s", self.remote_address, exc)
+            self._reply(reject(exc.status, f"Invalid HTTP request: {exc}."))
+            return
+        if parsed is None:
+            return
+        request, used = parsed
+        del buf[:used]
+        self.request = request
+        self._handshaking = True
+        self.loop.create_task(self._handshake(request))
+
+    def _reply(self, response: Response) -> None:
+        """Answer with plain HTTP and close: nothing after it is read as a request."""
+        self.response = response
+        if self.transport is not None:
+            self.transport.write(build_response(response))
+            self.transport.close()
+        self.server._count_handshake(response.status)
+
+    async def _handshake(self, request: Request) -> None:
+        server = self.server
+        try:
+            if server.process_request is not None:
+                answer = server.process_request(self, request)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if answer is not None:
+                    self._reply(answer)
+                    return
+            try:
+                response, negotiated = server.handshake.accept(request)
+            except InvalidHandshake as exc:
+                if not request.headers.get("Upgrade") and server.http_handler is None:
+                    self.logger.debug("plain HTTP request to %s", request.target)
+                else:
+                    self.logger.info("rejected handshake from %s: %s", self.remote_address, exc)
+                self._reply(server.handshake.error_response(exc))
+                return
+            if server.process_response is not None:
+                answer = server.process_response(self, request, response)
+                if inspect.isawaitable(answer):
+                    answer = await answer
+                if answer is not None:
+                    response = answer
+                    if response.status != 101:
+                        self._reply(response)
+                        return
+        except Exception:
+            self.logger.exception("error in the opening handshake hooks")
+            self._reply(reject(500, "Failed to open a WebSocket connection."))
+            return
+        if self.transport is None or self.transport.is_closing():
+            return
+        if server.closing:
+            self._reply(reject(503, "Server is shutting down."))
+            return
+        self.response = response
+        self.subprotocol = negotiated.subprotocol
+        self.transport.write(build_response(response))
+        server._count_handshake(101)
+        self._start(Protocol(
+            Role.SERVER, max_size=self.max_size, extensions=negotiated.extensions,
+            frame_events=self.frame_events, outgoing_frame_size=self.outgoing_frame_size,
+        ))
+        if self._buf:
+            rest = bytes(self._buf)
+            self._buf.clear()
+            self.data_received(rest)
+        self.handler_task = self.loop.create_task(self._run_handler())
+
+    async def _run_handler(self) -> None:
+        try:
+            await self.server.handler(self)
+        except Exception:
+            self.logger.exception("connection handler failed")
+            await self.close(1011, "internal error")
+        else:
+            await self.close()
+
+
+class Server:
+    """A listening WebSocket server.  ``async with serve(...) as server:``."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        handshake: ServerHandshake,
+        process_request: ProcessRequest | None,
+        process_response: ProcessResponse | None,
+        connection_options: dict[str, Any],
+    ) -> None:
+        self.handler = handler
+        self.handshake = handshake
+        self.process_request = process_request
+        self.process_response = process_response
+        self.http_handler: Any = None
+        self.connection_options = connection_options
+        self._connections: set[ServerConnection] = set()
+        self.server: asyncio.Server | None = None
+        self.closing = False
+        self._closed = asyncio.get_running_loop().create_future()
+        #: Handshake answers by HTTP status, for metrics.
+        self.handshakes: dict[int, int] = {}
+
+    def _count_handshake(self, status: int) -> None:
+        self.handshakes[status] = self.handshakes.get(status, 0) + 1
+
+    def _make_connection(self) -> ServerConnection:
+        return ServerConnection(self, **self.connection_options)
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The connections that completed the opening handshake and are not closed."""
+        return {c for c in self._connections if c.protocol is not None
+                and c.state is not State.CLOSED}
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return tuple(self.server.sockets) if self.server else ()  # type: ignore[arg-type]
+
+    @property
+    def port(self) -> int:
+        """The TCP port of the first listening socket (handy with port 0)."""
+        return int(self.sockets[0].getsockname()[1])
+
+    async def close(self, close_connections: bool = True, code: int = 1001,
+                    reason: str = "server shutting down") -> None:
+        """Stop listening, close every connection (1001, going away) and wait for them."""
+        if self.closing:
+            await self.wait_closed()
+            return
+        self.closing = True
+        if self.server is not None:
+            self.server.close()
+        if close_connections:
+            conns = list(self._connections)
+            await asyncio.gather(*(c.close(code, reason) for c in conns),
+                                 return_exceptions=True)
+            tasks = [c.handler_task for c in conns if c.handler_task is not None]
+            if tasks:
+                await asyncio.wait(tasks)
+        if self.server is not None:
+            await self.server.wait_closed()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    async def wait_closed(self) -> None:
+        await asyncio.shield(self._closed)
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled (or until :meth:`close`)."""
+        try:
+            await self.wait_closed()
+        except asyncio.CancelledError:
+            await self.close()
+            raise
+
+
+class serve:  # noqa: N801 - used like a function, as in websockets
+    """Start a WebSocket server: ``async with serve(handler, host, port) as server``.
+
+    ``await serve(...)`` also works and returns the :class:`Server`.  The handler is
+    called with a :class:`ServerConnection` per connection; the connection is closed
+    (1000) when it returns, or with 1011 if it raises.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str | Sequence[str] | None = None,
+        port: int | None = None,
+        *,
+        origins: Sequence[str | None] | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: SelectSubprotocol | None = None,
+        extensions: Sequence[ServerExtensionFactory] | None = None,
+        compression: str | None = "deflate",
+        process_request: ProcessRequest | None = None,
+        process_response: ProcessResponse | None = None,
+        server_header: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        open_timeout: float | None = 10,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = 10,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_queue: int | None = 16,
+        write_limit: int = 32768,
+        sock: socket.socket | None = None,
+        additional_headers: HeadersLike | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not callable(handler):
+            raise TypeError("serve() needs a handler: an async function taking a connection")
+        if ssl is not None and not isinstance(ssl, ssl_module.SSLContext):
+            raise TypeError("ssl= takes an ssl.SSLContext (see tether.tls.server_ssl_context)")
+        from ..version import __version__
+
+        handshake = ServerHandshake(
+            origins=origins, subprotocols=subprotocols, select_subprotocol=select_subprotocol,
+            extensions=server_extensions(compression, extensions),
+            server_header=server_header if server_header is not None else f"tether/{__version__}",
+        )
+        if additional_headers is not None:
+            extra = list(additional_headers.items() if isinstance(additional_headers, dict)
+                         else additional_headers)
+
+            def add_headers(conn: ServerConnection, req: Request, resp: Response) -> None:
+                for name, value in extra:
+                    resp.headers.set(name, value)
+
+            chained = process_response
+
+            def process_response_with_headers(
+                conn: ServerConnection, req: Request, resp: Response
+            ) -> Response | None | Awaitable[Response | None]:
+                add_headers(conn, req, resp)
+                return chained(conn, req, resp) if chained else None
+
+            process_response = process_response_with_headers
+        self._handler = handler
+        self._server_kwargs = dict(kwargs, ssl=ssl, sock=sock)
+        if ssl is not None and open_timeout is not None:
+            # The TLS handshake counts inside the opening-handshake deadline.
+            self._server_kwargs["ssl_handshake_timeout"] = open_timeout
+        self._host = host
+        self._port = port
+        self._options = dict(
+            max_size=max_size, max_queue=max_queue, write_limit=write_limit,
+            ping_interval=ping_interval, ping_timeout=ping_timeout,
+            close_timeout=close_timeout, open_timeout=open_timeout,
+        )
+        self._handshake = handshake
+        self._process_request = process_request
+        self._process_response = process_response
+        self.server: Server | None = None
+
+    async def _start(self) -> Server:
+        server = Server(
+            self._handler, handshake=self._handshake, process_request=self._process_request,
+            process_response=self._process_response, connection_options=self._options,
+        )
+        loop = asyncio.get_running_loop()
+        kwargs = {k: v for k, v in self._server_kwargs.items() if v is not None}
+        if kwargs.get("sock") is not None:
+            server.server = await loop.create_server(server._make_connection, **kwargs)
+        else:
+            server.server = await loop.create_server(
+                server._make_connection, self._host, self._port, **kwargs)
+        self.server = server
+        return server
+
+    def __await__(self) -> Any:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        await self.server.close()
+
+
+def basic_http_response(status: int, body: str | bytes, content_type: str = "text/plain; "
+                        "charset=utf-8", headers: HeadersLike | None = None) -> Response:
+    """Build a plain HTTP answer for ``process_request`` (a page, a health check)."""
+    from ..core.handshake import _headers_from
+
+    data = body.encode() if isinstance(body, str) else body
+    h = Headers(_headers_from(headers))
+    h.set("Content-Type", content_type)
+    h.set("Connection", "close")
+    reasons = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
+               401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
+    return Response(status, reasons.get(status, "OK"), h, data)

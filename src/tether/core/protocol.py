@@ -1,0 +1,502 @@
+"""The WebSocket protocol state machine after the opening handshake (RFC 6455 sections 5-7).
+
+Bytes in (:meth:`Protocol.receive_data`, :meth:`Protocol.receive_eof`), events out
+(:meth:`Protocol.events_received`), frames queued by the ``send_*`` methods and
+drained with :meth:`Protocol.data_to_send`.  No I/O.
+
+This file owns the connection states and every transition between them::
+
+    OPEN ──send_close()──────────────▶ CLOSING ──close frame received──▶ CLOSED
+      │                                   ▲
+      ├──close frame received (we answer)─┼──────────────────────────▶ CLOSED
+      ├──protocol error (we send close)───┘   (and the transport closes at once)
+      └──receive_eof()─────────────────────────────────────────────▶ CLOSED
+
+CONNECTING belongs to the opening handshake (:mod:`tether.core.handshake`); the
+engine creates a :class:`Protocol` once the handshake succeeds.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Sequence
+
+from .._native import Utf8Decoder, apply_mask, parse_frames
+from ..exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, UsageError
+from .events import CloseReceived, Event, FrameReceived, Message, Ping, Pong
+from .extensions.base import Extension
+from .frames import (
+    Close,
+    Frame,
+    Opcode,
+    build_frame,
+    parse_close,
+    serialize_close,
+)
+
+__all__ = ["DEFAULT_MAX_SIZE", "Protocol", "Role", "State"]
+
+#: Default limit on an incoming message: 1 MiB, enough for chat, games and prices,
+#: small enough that a thousand connections can't be made to hold a gigabyte.
+DEFAULT_MAX_SIZE = 2**20
+
+
+class State(enum.IntEnum):
+    """Connection states (section 4.1 "_The WebSocket Connection is Established_")."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class Role(enum.Enum):
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class _MaskSource:
+    """Masking keys from the OS's CSPRNG, read 4 KiB at a time.
+
+    "The masking key MUST be derived from a strong source of entropy" (10.3).
+    """
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._pos = 0
+
+    def __call__(self) -> bytes:
+        if self._pos >= len(self._buf):
+            self._buf = os.urandom(4096)
+            self._pos = 0
+        key = self._buf[self._pos : self._pos + 4]
+        self._pos += 4
+        return key
+
+
+_OP_TEXT = Opcode.TEXT.value
+_OP_BINARY = Opcode.BINARY.value
+_OP_CONT = Opcode.CONT.value
+_OP_CLOSE = Opcode.CLOSE.value
+_OP_PING = Opcode.PING.value
+_OP_PONG = Opcode.PONG.value
+
+
+class Protocol:
+    """One WebSocket connection's protocol state, for either role."""
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        max_size: int | None = DEFAULT_MAX_SIZE,
+        max_frame_size: int | None = None,
+        extensions: Sequence[Extension] = (),
+        frame_events: bool = False,
+        outgoing_frame_size: int | None = None,
+        mask_generator: Callable[[], bytes] | None = None,
+    ) -> None:
+        self.role = role
+        self.state = State.OPEN
+        self.max_size = max_size
+        self.max_frame_size = max_frame_size
+        self.extensions = list(extensions)
+        self.frame_events = frame_events
+        self.outgoing_frame_size = outgoing_frame_size
+        self._client = role is Role.CLIENT
+        self._mask: Callable[[], bytes] | None = (
+            (mask_generator or _MaskSource()) if self._client else None
+        )
+        # RSV bits that negotiated extensions may set; others are a protocol error.
+        self._allowed_rsv = 0
+        for ext in self.extensions:
+            self._allowed_rsv |= ext.rsv_bits
+
+        self._buf = bytearray()
+        self._events: list[Event] = []
+        self._out: list[bytes] = []
+
+        # The message being received: opcode (0 = none), chunks, size, decoder.
+        self._msg_opcode = 0
+        self._msg_chunks: list[bytes] = []
+        self._msg_text: list[str] = []
+        self._msg_size = 0
+        self._decoder: Utf8Decoder | None = None
+        self._msg_compressed = False
+        # Fail-fast UTF-8 check of a text frame whose payload is still arriving.
+        self._probe: Utf8Decoder | None = None
+        self._probe_done = 0
+
+        # The message being sent (for fragmented sends): opcode, or 0.
+        self._send_opcode = 0
+
+        self.close_rcvd: Close | None = None
+        self.close_sent: Close | None = None
+        self.close_rcvd_then_sent: bool | None = None
+        #: Set when the connection failed (the error that failed it).
+        self.failure: ProtocolError | None = None
+        self.eof_received = False
+
+        #: A callback the engine may set to receive complete messages directly,
+        #: without an event being built for them.
+        self.on_message: Callable[[str | bytes], None] | None = None
+
+    # ---------------------------------------------------------------- receiving
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes read from the network."""
+        if self.state is State.CLOSED or self.failure is not None or self.eof_received:
+            return  # "discard any data received after the close frame" (5.5.1)
+        buf = self._buf
+        buf += data
+        try:
+            limit = self._frame_limit()
+            frames, used = parse_frames(buf, not self._client, limit)
+            if used:
+                del buf[:used]
+            for b0, payload in frames:
+                self._process_frame(b0, payload)
+                if self.state is State.CLOSED or self.failure is not None:
+                    buf.clear()
+                    return
+            if buf:
+                self._probe_partial_text()
+        except ProtocolError as exc:
+            self.fail(exc.code, str(exc), exc)
+
+    def receive_eof(self) -> None:
+        """The peer closed its side of the TCP connection."""
+        self.eof_received = True
+        self.state = State.CLOSED
+
+    def events_received(self) -> list[Event]:
+        """Events since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def _frame_limit(self) -> int | None:
+        """Largest payload the next frame may declare (checked before buffering)."""
+        limit = self.max_frame_size
+        if self.max_size is not None:
+            remaining = self.max_size - (0 if self._msg_compressed else self._msg_size)
+            if limit is None or remaining < limit:
+                limit = max(remaining, 125)  # control frames may always arrive
+        return limit
+
+    def _process_frame(self, b0: int, payload: bytes) -> None:
+        opcode = b0 & 0x0F
+        fin = b0 & 0x80
+        rsv = b0 & 0x70
+        if rsv & ~self._allowed_rsv or (rsv and opcode & 0x08):
+            # "MUST be 0 unless an extension is negotiated that defines meanings for
+            # non-zero values" (5.2); RFC 7692 forbids RSV1 on control frames.
+            raise ProtocolError(f"reserved bits set: {rsv >> 4:03b}")
+        if opcode & 0x08:
+            if not fin:
+                raise ProtocolError("fragmented control frame")
+            if opcode == _OP_PING:
+                self._events.append(Ping(payload))
+                if self.state is State.OPEN:
+                    # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
+                    # in response ... [with] identical Application data" (5.5.2)
+                    self._out.append(self._frame(_OP_PONG, payload))
+            elif opcode == _OP_PONG:
+                self._events.append(Pong(payload))
+            elif opcode == _OP_CLOSE:
+                self._receive_close(payload)
+            else:
+                raise ProtocolError(f"unknown control opcode {opcode:#x}")
+            return
+
+        if opcode == _OP_CONT:
+            if not self._msg_opcode:
+                raise ProtocolError("continuation frame without a message to continue")
+            msg_opcode = self._msg_opcode
+        elif opcode == _OP_TEXT or opcode == _OP_BINARY:
+            if self._msg_opcode:
+                raise ProtocolError("new message started before the previous one ended")
+            msg_opcode = opcode
+            self._msg_opcode = opcode
+            self._msg_compressed = bool(rsv & 0x40)
+        else:
+            raise ProtocolError(f"unknown data opcode {opcode:#x}")
+
+        if self.state is not State.OPEN:
+            # A message arriving after we sent a close frame is dropped (5.5.1),
+            # but it still had to be well-formed.
+            if fin:
+                self._reset_message()
+            return
+
+        if self.extensions:
+            frame = Frame(opcode, payload, bool(fin), bool(rsv & 0x40), bool(rsv & 0x20),
+                          bool(rsv & 0x10))
+            for ext in reversed(self.extensions):
+                remaining = None if self.max_size is None else self.max_size - self._msg_size
+                frame = ext.decode(frame, max_size=remaining)
+            payload = frame.payload
+
+        size = self._msg_size + len(payload)
+        if self.max_size is not None and size > self.max_size:
+            raise PayloadTooBig(f"message of more than {self.max_size} bytes")
+        self._msg_size = size
+
+        if msg_opcode == _OP_TEXT:
+            self._receive_text(payload, fin)
+        else:
+            self._receive_binary(payload, fin)
+
+    def _receive_text(self, payload: bytes, fin: int) -> None:
+        decoder = self._decoder
+        self._probe = None
+        self._probe_done = 0
+        if fin and decoder is None:
+            # The common case: a whole message in one frame.
+            try:
+                text = payload.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidUTF8("invalid UTF-8 in text message") from exc
+            if self.frame_events:
+                self._events.append(FrameReceived(text, True))
+            self._deliver(text)
+            self._msg_opcode = 0
+            self._msg_size = 0
+            return
+        if decoder is None:
+            decoder = self._decoder = Utf8Decoder()
+        try:
+            part = decoder.decode(payload, bool(fin))
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8("invalid UTF-8 in text message") from exc
+        if self.frame_events:
+            self._events.append(FrameReceived(part, bool(fin)))
+        if part:
+            self._msg_text.append(part)
+        if fin:
+            text = "".join(self._msg_text)
+            self._reset_message()
+            self._deliver(text)
+
+    def _receive_binary(self, payload: bytes, fin: int) -> None:
+        if self.frame_events:
+            self._events.append(FrameReceived(payload, bool(fin)))
+        if fin and not self._msg_chunks:
+            self._msg_opcode = 0
+            self._msg_size = 0
+            self._msg_compressed = False
+            self._deliver(payload)
+            return
+        if payload:
+            self._msg_chunks.append(payload)  # empty fragments cost nothing to hold
+        if fin:
+            data = b"".join(self._msg_chunks)
+            self._reset_message()
+            self._deliver(data)
+
+    def _deliver(self, data: str | bytes) -> None:
+        if self.on_message is not None:
+            self.on_message(data)
+        else:
+            self._events.append(Message(data))
+
+    def _reset_message(self) -> None:
+        self._msg_opcode = 0
+        self._msg_chunks = []
+        self._msg_text = []
+        self._msg_size = 0
+        self._decoder = None
+        self._msg_compressed = False
+
+    def _probe_partial_text(self) -> None:
+        """Check the part of a text frame that has arrived so far.
+
+        So that invalid UTF-8 fails the connection as soon as it arrives, even in
+        the middle of a frame (section 8.1: "When an endpoint is to interpret a byte
+        stream as UTF-8 but finds that the byte stream is not, in fact, a valid UTF-8
+        stream, that endpoint MUST _Fail the WebSocket Connection_").  Compressed
+        frames are checked once inflated.
+        """
+        buf = self._buf
+        if len(buf) < 2:
+            return
+        b0, b1 = buf[0], buf[1]
+        opcode = b0 & 0x0F
+        if b0 & 0x40 or not (
+            opcode == _OP_TEXT or (opcode == _OP_CONT and self._msg_opcode == _OP_TEXT)
+        ):
+            return
+        if self._msg_compressed:
+            return
+        length = b1 & 0x7F
+        hdr = 2 if length < 126 else 4 if length == 126 else 10
+        masked = b1 & 0x80
+        if masked:
+            hdr += 4
+        avail = len(buf) - hdr
+        if avail <= self._probe_done:
+            return
+        if self._probe is None:
+            probe = Utf8Decoder()
+            if self._decoder is not None:
+                # Continue from where the message's decoder stands.
+                probe = self._decoder.copy()
+            self._probe = probe
+        start = hdr + self._probe_done
+        chunk = bytes(buf[start : hdr + avail])
+        if masked:
+            key = bytes(buf[hdr - 4 : hdr])
+            shift = self._probe_done & 3
+            chunk = apply_mask(chunk, key[shift:] + key[:shift])
+        self._probe_done = avail
+        try:
+            self._probe.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise InvalidUTF8("invalid UTF-8 in text message") from exc
+
+    def _receive_close(self, payload: bytes) -> None:
+        close = parse_close(payload)
+        self.close_rcvd = close
+        self._events.append(CloseReceived(close.code, close.reason))
+        if self.state is State.OPEN:
+            # "If an endpoint receives a Close frame and did not previously send a
+            # Close frame, the endpoint MUST send a Close frame in response." (5.5.1)
+            # It echoes the status code it received.
+            self.close_rcvd_then_sent = True
+            self._send_close_frame(close.code, "" if close.code == 1005 else close.reason)
+        self.state = State.CLOSED
+
+    # ---------------------------------------------------------------- sending
+
+    def _frame(self, opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True,
+               rsv: int = 0) -> bytes:
+        return build_frame(opcode, payload, fin, rsv, self._mask() if self._mask else None)
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise UsageError(f"cannot send: the connection is {self.state.name}")
+
+    def _send_data(self, opcode: int, data: bytes, fin: bool, compress: bool) -> None:
+        if self.extensions:
+            frame = Frame(opcode, data, fin)
+            for ext in self.extensions:
+                frame = ext.encode(frame, compress=compress)
+            rsv = (frame.rsv1 and 0x40) | (frame.rsv2 and 0x20) | (frame.rsv3 and 0x10)
+            self._out.append(self._frame(frame.opcode, frame.payload, frame.fin, rsv))
+        else:
+            self._out.append(self._frame(opcode, data, fin))
+
+    def send_message(self, data: str | bytes | bytearray | memoryview, fin: bool = True,
+                     *, compress: bool = True) -> None:
+        """Queue a message, or its first frame when ``fin`` is false.
+
+        ``str`` is sent as text, bytes-like as binary.  Later frames of a fragmented
+        message go through :meth:`send_continuation`.  With ``outgoing_frame_size``
+        set, a long message is split into frames of that size.
+        """
+        self._check_open()
+        if self._send_opcode:
+            raise UsageError("a fragmented message is being sent: finish it with "
+                             "send_continuation(..., fin=True) first")
+        if isinstance(data, str):
+            opcode, payload = _OP_TEXT, data.encode("utf-8")
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            opcode, payload = _OP_BINARY, bytes(data)
+        else:
+            raise TypeError(f"a message is str or bytes-like, not {type(data).__name__}")
+        size = self.outgoing_frame_size
+        if size is not None and len(payload) > size:
+            self._send_data(opcode, payload[:size], False, compress)
+            self._send_opcode = opcode
+            for i in range(size, len(payload), size):
+                self._send_data(_OP_CONT, payload[i : i + size], i + size >= len(payload) and fin,
+                                compress)
+            if fin:
+                self._send_opcode = 0
+            return
+        self._send_data(opcode, payload, fin, compress)
+        if not fin:
+            self._send_opcode = opcode
+
+    def send_continuation(self, data: str | bytes | bytearray | memoryview, fin: bool,
+                          *, compress: bool = True) -> None:
+        """Queue the next frame of the message started with ``send_message(..., fin=False)``."""
+        self._check_open()
+        if not self._send_opcode:
+            raise UsageError("no fragmented message is being sent: start one with "
+                             "send_message(..., fin=False)")
+        if isinstance(data, str):
+            if self._send_opcode != _OP_TEXT:
+                raise TypeError("this fragmented message is binary: send bytes")
+            payload = data.encode("utf-8")
+        else:
+            if self._send_opcode != _OP_BINARY:
+                raise TypeError("this fragmented message is text: send str")
+            payload = bytes(data)
+        self._send_data(_OP_CONT, payload, fin, compress)
+        if fin:
+            self._send_opcode = 0
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """Queue a ping (payload at most 125 bytes)."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a ping payload is at most 125 bytes")
+        self._out.append(self._frame(_OP_PING, payload))
+
+    def send_pong(self, payload: bytes = b"") -> None:
+        """Queue an unsolicited pong (a heartbeat that needs no answer)."""
+        self._check_open()
+        if len(payload) > 125:
+            raise ValueError("a pong payload is at most 125 bytes")
+        self._out.append(self._frame(_OP_PONG, payload))
+
+    def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (section 7.1.2)."""
+        if self.state is not State.OPEN:
+            return
+        if code != 1005 and not (code in (1000, 1001) or 1002 <= code <= 1014 and code not in (
+                1004, 1005, 1006) or 3000 <= code <= 4999):
+            raise ValueError(f"close code {code} may not be sent (use 1000, 1001, 1002-1014 "
+                             "less 1004-1006, or 3000-4999)")
+        if len(reason.encode("utf-8")) > 123:
+            raise ValueError("a close reason is at most 123 bytes of UTF-8")
+        if code == 1005 and reason:
+            raise ValueError("a close reason needs a close code")
+        self.close_rcvd_then_sent = False
+        self._send_close_frame(code, reason)
+        self.state = State.CLOSING
+
+    def _send_close_frame(self, code: int, reason: str) -> None:
+        self.close_sent = Close(code, reason)
+        self._out.append(self._frame(_OP_CLOSE, serialize_close(code, reason)))
+
+    def fail(self, code: int, reason: str, exc: ProtocolError | None = None) -> None:
+        """_Fail the WebSocket Connection_ (7.1.7): send a close frame if we can, then
+        the engine closes the transport without waiting for the peer."""
+        self.failure = exc or ProtocolError(reason, code)
+        if self.state is State.OPEN:
+            reason_bytes = reason.encode("utf-8")[:123]
+            self.close_rcvd_then_sent = False
+            self._send_close_frame(code, reason_bytes.decode("utf-8", "ignore"))
+        self.state = State.CLOSING if self.close_rcvd is None else State.CLOSED
+        self._buf.clear()
+
+    def data_to_send(self) -> list[bytes]:
+        """Bytes queued for the network since the last call (write them in order)."""
+        out, self._out = self._out, []
+        return out
+
+    def close_expected(self) -> bool:
+        """Whether the engine should close the transport now.
+
+        "The underlying TCP connection, in most normal cases, SHOULD be closed first
+        by the server" (7.1.1): the server closes once both close frames have passed,
+        the client waits for the server to do it (with a timeout).  After a failure
+        both sides close at once.
+        """
+        if self.failure is not None:
+            return True
+        return self.state is State.CLOSED and not self._client
