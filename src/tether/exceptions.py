@@ -88,9 +88,11 @@ class ConnectionClosed(TetherError):
         if self.rcvd_code is None and self.sent_code is None:
             return "no close frame received or sent"
         if self.rcvd_code is None:
-            return f"sent {self.sent_code} ({self.sent_reason or 'no reason'}); no close frame received"
+            return (f"sent {self.sent_code} ({self.sent_reason or 'no reason'}); "
+                    "no close frame received")
         if self.sent_code is None:
-            return f"received {self.rcvd_code} ({self.rcvd_reason or 'no reason'}); no close frame sent"
+            return (f"received {self.rcvd_code} ({self.rcvd_reason or 'no reason'}); "
+                    "no close frame sent")
         return (
             f"received {self.rcvd_code} ({self.rcvd_reason or 'no reason'}); "
             f"then sent {self.sent_code} ({self.sent_reason or 'no reason'})"
@@ -123,7 +125,9 @@ class InvalidMessage(InvalidHandshake):
 class InvalidStatus(InvalidHandshake):
     """The server answered the upgrade request with a status other than 101."""
 
-    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes) -> None:
+    def __init__(
+        self, status: int, reason: str, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
         super().__init__(f"server rejected WebSocket connection: HTTP {status} {reason}".rstrip())
         self.status = status
         self.reason = reason

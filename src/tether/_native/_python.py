@@ -106,7 +106,8 @@ def parse_frames(
             break
         start = pos + hdr
         if masked:
-            payload = apply_mask(memoryview(buf)[start : start + length], bytes(buf[start - 4 : start]))
+            key = bytes(buf[start - 4 : start])
+            payload = apply_mask(memoryview(buf)[start : start + length], key)
         else:
             payload = bytes(buf[start : start + length])
         frames.append((b0, payload))

@@ -85,7 +85,7 @@ class ClientConnection(Connection):
                     InvalidMessage("the server closed the connection during the handshake"))
 
 
-class connect:  # noqa: N801 - used like a function, as in websockets
+class connect:
     """Open a WebSocket connection to ``uri``.
 
     ``ws = await connect(uri)`` or ``async with connect(uri) as ws:`` (closed on exit).
@@ -124,7 +124,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
             raise UsageError("ssl= was given for a ws:// URI: use wss:// for TLS")
         from ..version import __version__
 
-        self.handshake_options = dict(
+        self.handshake_options: dict[str, Any] = dict(
             origin=origin, subprotocols=subprotocols,
             extensions=client_extensions(compression, extensions),
             additional_headers=additional_headers,
@@ -135,7 +135,7 @@ class connect:  # noqa: N801 - used like a function, as in websockets
         self.server_hostname = server_hostname
         self.proxy = proxy
         self.open_timeout = open_timeout
-        self.options = dict(
+        self.options: dict[str, Any] = dict(
             max_size=max_size, max_queue=max_queue, write_limit=write_limit,
             ping_interval=ping_interval, ping_timeout=ping_timeout, close_timeout=close_timeout,
             open_timeout=None, frame_events=frame_events,
@@ -155,10 +155,10 @@ class connect:  # noqa: N801 - used like a function, as in websockets
 
     async def _open(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
-        handshake = ClientHandshake(self.wsuri, **self.handshake_options)  # type: ignore[arg-type]
+        handshake = ClientHandshake(self.wsuri, **self.handshake_options)
 
         def factory() -> ClientConnection:
-            conn = ClientConnection(handshake, **self.options)  # type: ignore[arg-type]
+            conn = ClientConnection(handshake, **self.options)
             conn.mask_generator = self.mask_generator
             return conn
 

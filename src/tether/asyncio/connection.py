@@ -231,10 +231,8 @@ class Connection(asyncio.Protocol):
                     self.frame_listener(event.data, event.is_last)
             elif isinstance(event, Pong):
                 self._acknowledge_pings(event.payload)
-            elif isinstance(event, CloseReceived):
-                pass
-            elif isinstance(event, Ping):
-                pass
+            elif isinstance(event, (CloseReceived, Ping)):
+                pass  # the core already answered
             else:  # Message, when frame events are on
                 self._on_message(event.data)
 

@@ -23,9 +23,10 @@ __all__ = ["Server", "ServerConnection", "serve"]
 logger = logging.getLogger("tether.server")
 
 Handler = Callable[["ServerConnection"], Awaitable[Any]]
-ProcessRequest = Callable[["ServerConnection", Request], "Response | None | Awaitable[Response | None]"]
-ProcessResponse = Callable[["ServerConnection", Request, Response],
-                           "Response | None | Awaitable[Response | None]"]
+#: What a request or response hook returns: an answer that replaces the default, or None.
+HookResult = Response | Awaitable[Response | None] | None
+ProcessRequest = Callable[["ServerConnection", Request], HookResult]
+ProcessResponse = Callable[["ServerConnection", Request, Response], HookResult]
 
 
 class ServerConnection(Connection):
@@ -178,7 +179,7 @@ class Server:
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
-        return tuple(self.server.sockets) if self.server else ()  # type: ignore[arg-type]
+        return tuple(self.server.sockets) if self.server else ()
 
     @property
     def port(self) -> int:
@@ -218,7 +219,7 @@ class Server:
             raise
 
 
-class serve:  # noqa: N801 - used like a function, as in websockets
+class serve:
     """Start a WebSocket server: ``async with serve(handler, host, port) as server``.
 
     ``await serve(...)`` also works and returns the :class:`Server`.  The handler is
@@ -275,7 +276,7 @@ class serve:  # noqa: N801 - used like a function, as in websockets
 
             def process_response_with_headers(
                 conn: ServerConnection, req: Request, resp: Response
-            ) -> Response | None | Awaitable[Response | None]:
+            ) -> Response | Awaitable[Response | None] | None:
                 add_headers(conn, req, resp)
                 return chained(conn, req, resp) if chained else None
 

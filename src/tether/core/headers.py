@@ -26,7 +26,7 @@ def _is_token(s: str) -> bool:
 
 def parse_token_list(value: str, header: str) -> list[str]:
     """Split ``1#token`` (comma-separated, optional whitespace, empty items allowed)."""
-    out = []
+    out: list[str] = []
     for item in value.split(","):
         item = item.strip(" \t")
         if not item:
@@ -64,7 +64,7 @@ class _Cursor:
     def quoted(self) -> str | None:
         """A quoted-string with backslash escapes; ``None`` if unterminated."""
         t, p = self.text, self.pos + 1
-        out = []
+        out: list[str] = []
         while p < len(t):
             c = t[p]
             if c == '"':

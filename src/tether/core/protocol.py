@@ -159,13 +159,17 @@ class Protocol:
                 del buf[:used]
             for b0, payload in frames:
                 self._process_frame(b0, payload)
-                if self.state is State.CLOSED or self.failure is not None:
+                if self._finished():
                     buf.clear()
                     return
             if buf:
                 self._probe_partial_text()
         except ProtocolError as exc:
             self.fail(exc.code, str(exc), exc)
+
+    def _finished(self) -> bool:
+        """No more input will be processed (closed, or failed)."""
+        return self.state is State.CLOSED or self.failure is not None
 
     def receive_eof(self) -> None:
         """The peer closed its side of the TCP connection."""
@@ -215,7 +219,7 @@ class Protocol:
             if not self._msg_opcode:
                 raise ProtocolError("continuation frame without a message to continue")
             msg_opcode = self._msg_opcode
-        elif opcode == _OP_TEXT or opcode == _OP_BINARY:
+        elif opcode in (_OP_TEXT, _OP_BINARY):
             if self._msg_opcode:
                 raise ProtocolError("new message started before the previous one ended")
             msg_opcode = opcode
@@ -457,8 +461,8 @@ class Protocol:
         """Start the closing handshake (section 7.1.2)."""
         if self.state is not State.OPEN:
             return
-        if code != 1005 and not (code in (1000, 1001) or 1002 <= code <= 1014 and code not in (
-                1004, 1005, 1006) or 3000 <= code <= 4999):
+        if code != 1005 and not (code in (1000, 1001) or (1002 <= code <= 1014 and code not in (
+                1004, 1005, 1006)) or 3000 <= code <= 4999):
             raise ValueError(f"close code {code} may not be sent (use 1000, 1001, 1002-1014 "
                              "less 1004-1006, or 3000-4999)")
         if len(reason.encode("utf-8")) > 123:
