@@ -12,10 +12,13 @@ from ..core.extensions.base import ClientExtensionFactory
 from ..core.handshake import ClientHandshake, HeadersLike
 from ..core.http11 import build_request, parse_response
 from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role
+from ..core.proxy import get_proxy, parse_proxy
 from ..core.uri import WebSocketURI, parse_uri
 from ..exceptions import InvalidHandshake, InvalidMessage, UsageError
+from ..tls import clarify_tls_error, client_ssl_context
 from .compression import client_extensions
 from .connection import Connection
+from .proxy import create_connection_via_proxy
 
 __all__ = ["ClientConnection", "connect"]
 
@@ -105,6 +108,7 @@ class connect:
         ssl: ssl_module.SSLContext | bool | None = None,
         server_hostname: str | None = None,
         proxy: str | bool | None = True,
+        proxy_ssl: ssl_module.SSLContext | None = None,
         open_timeout: float | None = 10,
         ping_interval: float | None = 20,
         ping_timeout: float | None = 20,
@@ -134,6 +138,7 @@ class connect:
         self.ssl = ssl
         self.server_hostname = server_hostname
         self.proxy = proxy
+        self.proxy_ssl = proxy_ssl
         self.open_timeout = open_timeout
         self.options: dict[str, Any] = dict(
             max_size=max_size, max_queue=max_queue, write_limit=write_limit,
@@ -151,7 +156,7 @@ class connect:
             return None
         if isinstance(self.ssl, ssl_module.SSLContext):
             return self.ssl
-        return ssl_module.create_default_context()
+        return client_ssl_context()
 
     async def _open(self) -> ClientConnection:
         loop = asyncio.get_running_loop()
@@ -166,17 +171,21 @@ class connect:
         ctx = self._ssl_context()
         server_hostname = self.server_hostname or (wsuri.host if ctx else None)
         async with asyncio.timeout(self.open_timeout):
-            proxy = await self._proxy_transport(loop, ctx, server_hostname)
+            proxy = await self._proxy_transport(loop, ctx, server_hostname, factory)
             if proxy is not None:
                 conn = proxy
-            elif self.sock is not None:
-                _, conn = await loop.create_connection(
-                    factory, sock=self.sock, ssl=ctx, server_hostname=server_hostname,
-                    **self.kwargs)
             else:
-                _, conn = await loop.create_connection(
-                    factory, wsuri.host, wsuri.port, ssl=ctx, server_hostname=server_hostname,
-                    **self.kwargs)
+                try:
+                    if self.sock is not None:
+                        _, conn = await loop.create_connection(
+                            factory, sock=self.sock, ssl=ctx, server_hostname=server_hostname,
+                            **self.kwargs)
+                    else:
+                        _, conn = await loop.create_connection(
+                            factory, wsuri.host, wsuri.port, ssl=ctx,
+                            server_hostname=server_hostname, **self.kwargs)
+                except ssl_module.SSLError as exc:
+                    raise clarify_tls_error(exc, server_hostname) from exc
             try:
                 await conn._opened
             except BaseException:
@@ -187,9 +196,28 @@ class connect:
 
     async def _proxy_transport(self, loop: asyncio.AbstractEventLoop,
                                ctx: ssl_module.SSLContext | None,
-                               server_hostname: str | None) -> ClientConnection | None:
-        """Open the connection through a proxy when one applies (hook for proxies)."""
-        return None
+                               server_hostname: str | None,
+                               factory: Callable[[], ClientConnection]) -> ClientConnection | None:
+        """Open the connection through a proxy when one applies (hook for proxies).
+
+        ``proxy=True`` reads the environment (see :func:`tether.core.proxy.get_proxy`),
+        a string is a proxy URL, ``None``/``False`` connects directly.
+        """
+        if self.proxy is None or self.proxy is False or self.sock is not None:
+            return None
+        wsuri = self.wsuri
+        if self.proxy is True:
+            proxy = get_proxy(wsuri.secure, wsuri.host, wsuri.port)
+        else:
+            proxy = parse_proxy(self.proxy)
+        if proxy is None:
+            return None
+        _, conn = await create_connection_via_proxy(
+            factory, proxy, wsuri.host, wsuri.port, ssl=ctx, server_hostname=server_hostname,
+            ssl_to_proxy=self.proxy_ssl,
+            user_agent=self.handshake_options["user_agent_header"])
+        assert isinstance(conn, ClientConnection)
+        return conn
 
     def __await__(self) -> Generator[Any, None, ClientConnection]:
         return self._open().__await__()

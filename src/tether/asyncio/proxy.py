@@ -7,9 +7,11 @@ Timeouts are the caller's: wrap the calls in ``asyncio.timeout(...)``.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import ssl as ssl_module
 from collections.abc import Callable
+from typing import cast
 
 from ..core.proxy import Proxy, ProxyHandshake, proxy_handshake
 from ..exceptions import ProxyError
@@ -29,8 +31,8 @@ class _HandshakeProtocol(asyncio.Protocol):
         self.extra = bytearray()  # bytes that arrive after the handshake (none expected)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check.
+        self._transport = cast(asyncio.Transport, transport)
         self._flush()
 
     def _flush(self) -> None:
@@ -76,6 +78,16 @@ class _HandshakeProtocol(asyncio.Protocol):
             self.finished.set_exception(error)
 
 
+class _Buffer(asyncio.Protocol):
+    """Keeps bytes that arrive before the real protocol is installed."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+
 async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> str:
     """Resolve ``host`` locally, for ``socks5://`` (RFC 1928 lets either side resolve)."""
     try:
@@ -88,6 +100,60 @@ async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> str
     address = infos[0][4][0]
     assert isinstance(address, str)
     return address
+
+
+async def _connect(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], _HandshakeProtocol],
+    proxy: Proxy,
+    tls_context: ssl_module.SSLContext | None,
+) -> asyncio.Transport:
+    """TCP (and TLS, for https://) to the proxy, with errors that say what failed."""
+    try:
+        transport, _ = await loop.create_connection(
+            factory,
+            proxy.host,
+            proxy.port,
+            ssl=tls_context,
+            server_hostname=proxy.host if tls_context is not None else None,
+        )
+    except ssl_module.SSLError as exc:
+        clear = clarify_tls_error(exc, proxy.host)
+        raise ProxyError(f"TLS to the proxy at {proxy.address} failed: {clear}") from exc
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+        if tls_context is None:
+            raise ProxyError(
+                f"the proxy at {proxy.address} dropped the connection: {_reason(exc)}"
+            ) from exc
+        raise ProxyError(
+            f"TLS to the proxy at {proxy.address} failed: the proxy dropped the connection "
+            "during the TLS handshake (https:// is for proxies that speak TLS; a plain "
+            "HTTP proxy is http://)"
+        ) from exc
+    except OSError as exc:
+        raise ProxyError(
+            f"could not reach the proxy at {proxy.address} ({proxy.url}): {_reason(exc)}"
+        ) from exc
+    return transport
+
+
+def _reason(exc: OSError) -> str:
+    """ "Connection refused" rather than asyncio's "Connect call failed (...)"."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the proxy's host name ({exc.strerror or exc})"
+    if exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+def _forget(protocol: _HandshakeProtocol | None) -> None:
+    """Mark the handshake's outcome as seen: the caller already has an exception."""
+    if protocol is not None:
+        if protocol.finished.done():
+            if not protocol.finished.cancelled():
+                protocol.finished.exception()
+        else:
+            protocol.finished.cancel()
 
 
 async def open_tunnel(
@@ -127,20 +193,10 @@ async def open_tunnel(
         return protocol
 
     try:
-        transport, _ = await loop.create_connection(
-            factory,
-            proxy.host,
-            proxy.port,
-            ssl=tls_context,
-            server_hostname=proxy.host if tls_context is not None else None,
-        )
-    except ssl_module.SSLError as exc:
-        clear = clarify_tls_error(exc, proxy.host)
-        raise ProxyError(f"TLS to the proxy at {proxy.address} failed: {clear}") from exc
-    except OSError as exc:
-        raise ProxyError(
-            f"could not reach the proxy at {proxy.address} ({proxy.url}): {exc.strerror or exc}"
-        ) from exc
+        transport = await _connect(loop, factory, proxy, tls_context)
+    except BaseException:
+        _forget(protocol)
+        raise
     assert protocol is not None
     try:
         leftover = await protocol.finished
@@ -175,7 +231,7 @@ async def create_connection_via_proxy(
     transport, leftover = await open_tunnel(
         proxy, host, port, loop=loop, ssl_to_proxy=ssl_to_proxy, user_agent=user_agent
     )
-    protocol = protocol_factory()
+    protocol: asyncio.Protocol | None = None
     try:
         if ssl is not None:
             if leftover:
@@ -185,20 +241,27 @@ async def create_connection_via_proxy(
                     "after opening the tunnel"
                 )
             hostname = server_hostname if server_hostname is not None else host
+            # A placeholder until TLS is up, so that a failed handshake does not call
+            # connection_lost() on a protocol that never saw connection_made().
+            placeholder = _Buffer()
             try:
                 tls_transport = await loop.start_tls(
                     transport,
-                    protocol,
+                    placeholder,
                     ssl,
                     server_hostname=hostname,
                     ssl_handshake_timeout=ssl_handshake_timeout,
                 )
             except ssl_module.SSLError as exc:
                 raise clarify_tls_error(exc, hostname) from exc
-            assert isinstance(tls_transport, asyncio.Transport)
-            transport = tls_transport
+            transport = cast(asyncio.Transport, tls_transport)
+            protocol = protocol_factory()
+            transport.set_protocol(protocol)
             protocol.connection_made(transport)
+            if placeholder.data:
+                protocol.data_received(bytes(placeholder.data))
         else:
+            protocol = protocol_factory()
             transport.set_protocol(protocol)
             protocol.connection_made(transport)
             if leftover:
