@@ -9,6 +9,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from ..core.extensions.base import ClientExtensionFactory
+from ..core.extensions.compression import client_extensions
 from ..core.handshake import ClientHandshake, HeadersLike
 from ..core.http11 import build_request, parse_response
 from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role
@@ -16,7 +17,6 @@ from ..core.proxy import get_proxy, parse_proxy
 from ..core.uri import WebSocketURI, parse_uri
 from ..exceptions import InvalidHandshake, InvalidMessage, UsageError
 from ..tls import clarify_tls_error, client_ssl_context
-from .compression import client_extensions
 from .connection import Connection
 from .proxy import create_connection_via_proxy
 
@@ -54,7 +54,8 @@ class ClientConnection(Connection):
             del buf[:used]
             if response.status != 101:
                 # Keep what arrived of the body, for the error (bounded by MAX_HEADER_BYTES).
-                response.body = bytes(buf[: int(response.headers.get("Content-Length") or 0)])
+                length = response.headers.get("Content-Length") or ""
+                response.body = bytes(buf[: int(length) if length.isdecimal() else 0])
             self.response = response
             negotiated = self.handshake.process_response(response)
         except InvalidHandshake as exc:

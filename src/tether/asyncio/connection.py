@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import logging
 import os
 import struct
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 from ..core.events import CloseReceived, FrameReceived, Ping, Pong
-from ..core.frames import Close
 from ..core.http11 import Request, Response
 from ..core.protocol import Protocol, State
 from ..exceptions import (
@@ -35,8 +35,12 @@ __all__ = ["Connection", "Data"]
 Data = str | bytes
 logger = logging.getLogger("tether")
 
-#: Close codes after which a close counts as clean (normal, going away, no status).
-_OK_CODES = frozenset({1000, 1001, 1005})
+
+#: Set (as a context variable, around ``connect()``) by a layer that needs to attach its
+#: listeners to a connection before it reads a byte: called as ``hook(connection)`` at
+#: the end of :class:`Connection`'s ``__init__``.  The Qt-style layer uses it.
+connection_created: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "tether_connection_created", default=None)
 
 
 class Connection(asyncio.Protocol):
@@ -101,6 +105,15 @@ class Connection(asyncio.Protocol):
         #: Optional listeners the Qt-style layer attaches (frame, pong, bytes written).
         self.frame_listener: Any = None
         self.pong_listener: Any = None
+        #: ``message_listener(data)`` takes complete messages instead of the recv() queue;
+        #: ``close_listener(code, reason)`` hears the peer's close frame;
+        #: ``open_listener()`` runs once the handshake succeeded, before any frame is read.
+        self.message_listener: Any = None
+        self.close_listener: Any = None
+        self.open_listener: Any = None
+        created = connection_created.get()
+        if created is not None:
+            created(self)
 
     # ------------------------------------------------------------ properties
 
@@ -156,8 +169,8 @@ class Connection(asyncio.Protocol):
     # ------------------------------------------------------------ asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Not an isinstance() check: uvloop's transports don't derive from asyncio's.
+        self.transport = transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=self.write_limit)
         if self.open_timeout is not None:
             self._open_timer = self.loop.call_later(self.open_timeout, self._open_timed_out)
@@ -178,6 +191,8 @@ class Connection(asyncio.Protocol):
             protocol.on_message = self._on_message
         if self.ping_interval is not None:
             self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
+        if self.open_listener is not None:
+            self.open_listener()
 
     def data_received(self, data: bytes) -> None:
         protocol = self.protocol
@@ -215,6 +230,9 @@ class Connection(asyncio.Protocol):
                          self.remote_address, exc.code, exc)
 
     def _on_message(self, data: Data) -> None:
+        if self.message_listener is not None:
+            self.message_listener(data)
+            return
         self._messages.append(data)
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
@@ -231,7 +249,10 @@ class Connection(asyncio.Protocol):
                     self.frame_listener(event.data, event.is_last)
             elif isinstance(event, Pong):
                 self._acknowledge_pings(event.payload)
-            elif isinstance(event, (CloseReceived, Ping)):
+            elif isinstance(event, CloseReceived):
+                if self.close_listener is not None:
+                    self.close_listener(event.code, event.reason)
+            elif isinstance(event, Ping):
                 pass  # the core already answered
             else:  # Message, when frame events are on
                 self._on_message(event.data)
@@ -252,9 +273,15 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self.protocol is not None:
+            # A peer that pings without reading must not fill our buffer with pongs.
+            self.protocol.hold_pongs = True
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self.protocol is not None and self.protocol.hold_pongs:
+            self.protocol.release_pongs()
+            self._flush()
         waiters, self._drain_waiters = self._drain_waiters, []
         for w in waiters:
             if not w.done():
@@ -307,22 +334,11 @@ class Connection(asyncio.Protocol):
             self.transport.abort()
 
     def _close_exc(self) -> ConnectionClosed:
-        p = self.protocol
-        rcvd: Close | None = p.close_rcvd if p else None
-        sent: Close | None = p.close_sent if p else None
-        ok = (rcvd is not None and sent is not None
-              and rcvd.code in _OK_CODES and sent.code in _OK_CODES)
-        cls = ConnectionClosedOK if ok else ConnectionClosedError
-        exc = cls(
-            rcvd.code if rcvd else None, rcvd.reason if rcvd else "",
-            sent.code if sent else None, sent.reason if sent else "",
-            p.close_rcvd_then_sent if p else None,
-        )
-        if p is not None and p.failure is not None:
-            exc.__cause__ = p.failure
-        elif self._lost_exc is not None:
+        if self.protocol is None:
+            exc = ConnectionClosedError(None, "", None, "")
             exc.__cause__ = self._lost_exc
-        return exc
+            return exc
+        return self.protocol.close_exception(self._lost_exc)
 
     # ------------------------------------------------------------ public API
 
@@ -423,12 +439,14 @@ class Connection(asyncio.Protocol):
         if self._sending_fragments:
             raise ConcurrencyError("a fragmented message is being sent by another coroutine")
         self._sending_fragments = True
+        started = False
         try:
             try:
                 first = await anext(chunks)
             except StopAsyncIteration:
                 return
             self._check_sendable().send_message(first, fin=False, compress=compress)
+            started = True
             self._flush()
             kind = str if isinstance(first, str) else bytes
             async for chunk in chunks:
@@ -440,10 +458,24 @@ class Connection(asyncio.Protocol):
                 await self.drain()
             self._check_sendable().send_continuation(b"" if kind is bytes else "", True,
                                                      compress=compress)
+            started = False
             self._flush()
             await self.drain()
+        except BaseException:
+            if started:
+                # The message can neither be finished nor interrupted by another one:
+                # fail the connection (1011), or every later send would be refused.
+                self._fail_unfinished_message()
+            raise
         finally:
             self._sending_fragments = False
+
+    def _fail_unfinished_message(self) -> None:
+        p = self.protocol
+        if p is not None and p.state is State.OPEN and not self._closed.done():
+            p.fail(1011, "error while sending a fragmented message")
+            self._flush()
+            self._close_transport()
 
     async def ping(self, data: str | bytes | None = None) -> float:
         """Send a ping and wait for its pong; returns the round-trip time in seconds."""
@@ -520,6 +552,11 @@ class Connection(asyncio.Protocol):
                 p.send_close(code, reason)
             self._flush()
             self._arm_close_timer()
+            if self._paused_reading and self.transport is not None:
+                # The peer's close frame must get through a full queue; data frames
+                # that come before it are dropped by the core once we are closing.
+                self._paused_reading = False
+                self.transport.resume_reading()
             if p.close_expected():
                 self._close_transport()
         await self.wait_closed()

@@ -11,11 +11,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..core.extensions.base import ServerExtensionFactory
-from ..core.handshake import HeadersLike, SelectSubprotocol, ServerHandshake, reject
-from ..core.http11 import Headers, Request, Response, build_response, parse_request
+from ..core.extensions.compression import server_extensions
+from ..core.handshake import (
+    HeadersLike,
+    SelectSubprotocol,
+    ServerHandshake,
+    http_response,
+    reject,
+)
+from ..core.http11 import Request, Response, build_response, parse_request
 from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
 from ..exceptions import InvalidHandshake, InvalidMessage
-from .compression import server_extensions
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "serve"]
@@ -38,6 +44,7 @@ class ServerConnection(Connection):
         self._buf = bytearray()
         self._handshaking = False
         self.handler_task: asyncio.Task[None] | None = None
+        self._handshake_task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -69,7 +76,12 @@ class ServerConnection(Connection):
         del buf[:used]
         self.request = request
         self._handshaking = True
-        self.loop.create_task(self._handshake(request))
+        if self.transport is not None:
+            # Read nothing more while the hooks run: what the peer sends meanwhile
+            # waits in the socket buffers, not in ours.
+            self.transport.pause_reading()
+        # Keep a reference: the loop holds tasks weakly.
+        self._handshake_task = self.loop.create_task(self._handshake(request))
 
     def _reply(self, response: Response) -> None:
         """Answer with plain HTTP and close: nothing after it is read as a request."""
@@ -124,6 +136,7 @@ class ServerConnection(Connection):
             Role.SERVER, max_size=self.max_size, extensions=negotiated.extensions,
             frame_events=self.frame_events, outgoing_frame_size=self.outgoing_frame_size,
         ))
+        self.transport.resume_reading()
         if self._buf:
             rest = bytes(self._buf)
             self._buf.clear()
@@ -324,15 +337,5 @@ class serve:
         await self.server.close()
 
 
-def basic_http_response(status: int, body: str | bytes, content_type: str = "text/plain; "
-                        "charset=utf-8", headers: HeadersLike | None = None) -> Response:
-    """Build a plain HTTP answer for ``process_request`` (a page, a health check)."""
-    from ..core.handshake import _headers_from
-
-    data = body.encode() if isinstance(body, str) else body
-    h = Headers(_headers_from(headers))
-    h.set("Content-Type", content_type)
-    h.set("Connection", "close")
-    reasons = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
-               401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
-    return Response(status, reasons.get(status, "OK"), h, data)
+#: Build a plain HTTP answer for ``process_request`` (a page, a health check).
+basic_http_response = http_response

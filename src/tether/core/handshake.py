@@ -11,6 +11,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import http
 import os
 from collections.abc import Callable, Sequence
 
@@ -41,6 +42,7 @@ __all__ = [
     "ServerHandshake",
     "accept_key",
     "generate_key",
+    "http_response",
     "reject",
 ]
 
@@ -69,23 +71,31 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
 
 
+def _reason(status: int) -> str:
+    """The standard reason phrase for ``status`` ("Error" or "OK" when unknown)."""
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error" if status >= 400 else "OK"
+
+
+def http_response(
+    status: int,
+    body: str | bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    headers: HeadersLike | None = None,
+) -> Response:
+    """A plain HTTP answer that closes the connection (a page, a health check, an error)."""
+    h = Headers(_headers_from(headers))
+    h.set("Content-Type", content_type)
+    h.set("Connection", "close")
+    data = body.encode() if isinstance(body, str) else body
+    return Response(status, _reason(status), h, data)
+
+
 def reject(status: int, text: str, headers: HeadersLike | None = None) -> Response:
     """A plain-text HTTP error answer that closes the connection."""
-    reasons = {
-        400: "Bad Request",
-        403: "Forbidden",
-        404: "Not Found",
-        405: "Method Not Allowed",
-        426: "Upgrade Required",
-        431: "Request Header Fields Too Large",
-        500: "Internal Server Error",
-        503: "Service Unavailable",
-        505: "HTTP Version Not Supported",
-    }
-    h = Headers(_headers_from(headers))
-    h.set("Content-Type", "text/plain; charset=utf-8")
-    h.set("Connection", "close")
-    return Response(status, reasons.get(status, "Error"), h, (text + "\n").encode())
+    return http_response(status, text + "\n", headers=headers)
 
 
 def _has_token(headers: Headers, name: str, token: str) -> bool:
@@ -224,7 +234,7 @@ class ServerHandshake:
         hosts = h.get_all("Host")
         if len(hosts) != 1:
             raise InvalidHeader("Host", None if not hosts else ", ".join(hosts))
-        if "Content-Length" in h and h.get("Content-Length") != "0" or "Transfer-Encoding" in h:
+        if ("Content-Length" in h and h.get("Content-Length") != "0") or "Transfer-Encoding" in h:
             raise InvalidMessage("an upgrade request must not have a body", 400)
         if not _has_token(h, "Upgrade", "websocket"):
             raise InvalidUpgrade("Upgrade", h.get("Upgrade"), status=426)

@@ -39,6 +39,9 @@ MAX_HEADER_BYTES = 65536
 _TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # Field values: visible ASCII, obs-text (0x80-0xFF), space and tab; never NUL, CR or LF.
 _BAD_VALUE_BYTES = frozenset(range(0x00, 0x20)) - {0x09} | {0x7F}
+# For bytes.translate(None, ...): what is left after deleting these is invalid.
+_TCHAR_BYTES = bytes(sorted(_TCHAR))
+_TARGET_BYTES = bytes(range(0x21, 0x7F))  # a request-target is visible ASCII
 
 
 class Headers:
@@ -87,6 +90,14 @@ class Headers:
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
 
+    def __eq__(self, other: object) -> bool:
+        # Same fields in the same order (so Request/Response compare by value).
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._items == other._items
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
 
@@ -121,6 +132,12 @@ def _split_head(buf: bytes | bytearray) -> tuple[list[bytes], int] | None:
     if end < 0:
         if len(buf) > MAX_HEADER_BYTES:
             raise InvalidMessage("header block too large", 431)
+        # CRLF is the only line ending: a bare LF or CR can never become valid, so
+        # refuse it now rather than after the size limits (a trailing CR may be
+        # the first half of a CRLF).
+        crlf = buf.count(b"\r\n")
+        if buf.count(b"\n") != crlf or buf.count(b"\r") - crlf > buf.endswith(b"\r"):
+            raise InvalidMessage("bare CR or LF in the header block")
         # A line longer than the limit with no CRLF yet: fail before buffering more.
         last = buf.rfind(b"\r\n")
         if len(buf) - (last + 2 if last >= 0 else 0) > MAX_LINE_BYTES:
@@ -161,22 +178,46 @@ def _parse_fields(lines: list[bytes]) -> Headers:
     return Headers(items)
 
 
+def _check_request_line(line: bytes, complete: bool) -> list[bytes]:
+    """Check a request line, or the start of one when ``complete`` is false.
+
+    ``request-line = method SP request-target SP HTTP-version`` (RFC 9112 section 3).
+    Byte checks use ``bytes.translate`` so that re-checking a growing line stays cheap.
+    """
+    parts = line.split(b" ")
+    if len(parts) > 3 or (complete and len(parts) != 3):
+        raise InvalidMessage(f"malformed request line: {line[:80]!r}")
+    method = parts[0]
+    if method.translate(None, _TCHAR_BYTES) or (not method and len(parts) > 1):
+        raise InvalidMessage(f"invalid method: {method[:20]!r}")
+    if len(parts) > 1:
+        target = parts[1]
+        if target.translate(None, _TARGET_BYTES) or (not target and len(parts) > 2):
+            raise InvalidMessage("invalid request target")
+    if len(parts) > 2:
+        version = parts[2]
+        if not b"HTTP/".startswith(version[:5]) or (complete and len(version) < 5):
+            raise InvalidMessage(f"malformed HTTP version: {version[:20]!r}")
+        if complete and version not in (b"HTTP/1.1", b"HTTP/1.0"):
+            raise InvalidMessage(f"unsupported HTTP version: {version[:20]!r}", 505)
+    return parts
+
+
 def parse_request(buf: bytes | bytearray) -> tuple[Request, int] | None:
     """Parse a request head from the start of ``buf``: ``(request, bytes used)`` or ``None``."""
+    # The request line first: what can't become one (garbage, TLS on a plain port)
+    # is refused as soon as it arrives, before waiting for CRLFCRLF or the size limits.
+    eol = buf.find(b"\r\n", 0, MAX_LINE_BYTES + 2)
+    if eol >= 0:
+        parts = _check_request_line(bytes(buf[:eol]), complete=True)
+    else:
+        _check_request_line(bytes(buf[:MAX_LINE_BYTES]).removesuffix(b"\r"), complete=False)
     split = _split_head(buf)
     if split is None:
         return None
+    # A complete head has a complete request line (one too long fails in _split_head).
     lines, used = split
-    parts = lines[0].split(b" ")
-    if len(parts) != 3:
-        raise InvalidMessage(f"malformed request line: {lines[0][:80]!r}")
     method, target, version = parts
-    if not method or not all(c in _TCHAR for c in method):
-        raise InvalidMessage(f"invalid method: {method[:20]!r}")
-    if not target or any(c <= 0x20 or c >= 0x7F for c in target):
-        raise InvalidMessage("invalid request target")
-    if version not in (b"HTTP/1.1", b"HTTP/1.0"):
-        raise InvalidMessage(f"unsupported HTTP version: {version[:20]!r}", 505)
     headers = _parse_fields(lines[1:])
     return Request(method.decode(), target.decode("ascii"), headers, version.decode()), used
 

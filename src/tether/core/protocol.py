@@ -23,7 +23,15 @@ import os
 from collections.abc import Callable, Sequence
 
 from .._native import Utf8Decoder, apply_mask, parse_frames
-from ..exceptions import InvalidUTF8, PayloadTooBig, ProtocolError, UsageError
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidUTF8,
+    PayloadTooBig,
+    ProtocolError,
+    UsageError,
+)
 from .events import CloseReceived, Event, FrameReceived, Message, Ping, Pong
 from .extensions.base import Extension
 from .frames import (
@@ -40,6 +48,9 @@ __all__ = ["DEFAULT_MAX_SIZE", "Protocol", "Role", "State"]
 #: Default limit on an incoming message: 1 MiB, enough for chat, games and prices,
 #: small enough that a thousand connections can't be made to hold a gigabyte.
 DEFAULT_MAX_SIZE = 2**20
+
+#: Close codes after which a close counts as clean: normal, going away, no status.
+_OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
 
 class State(enum.IntEnum):
@@ -144,6 +155,15 @@ class Protocol:
         #: without an event being built for them.
         self.on_message: Callable[[str | bytes], None] | None = None
 
+        #: Set by the engine while its write buffer is full.  Pongs are then held
+        #: back and only the latest is kept ("If an endpoint receives a Ping frame and
+        #: has not yet sent Pong frame(s) in response to previous Ping frame(s), the
+        #: endpoint MAY elect to send a Pong frame for only the most recently processed
+        #: Ping frame", 5.5.3), so a peer that pings without reading can't make us
+        #: buffer pongs without bound.  :meth:`release_pongs` ends it.
+        self.hold_pongs = False
+        self._held_pong: bytes | None = None
+
     # ---------------------------------------------------------------- receiving
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -153,17 +173,21 @@ class Protocol:
         buf = self._buf
         buf += data
         try:
-            limit = self._frame_limit()
-            frames, used = parse_frames(buf, not self._client, limit)
-            if used:
-                del buf[:used]
-            for b0, payload in frames:
-                self._process_frame(b0, payload)
-                if self._finished():
-                    buf.clear()
-                    return
+            while True:
+                frames, used = parse_frames(buf, not self._client, self._frame_limit())
+                if used:
+                    del buf[:used]
+                for b0, payload in frames:
+                    self._process_frame(b0, payload)
+                    if self._finished():
+                        buf.clear()
+                        return
+                # The parser stops before a bad frame that follows good ones, and the
+                # frame limit depends on the message so far: parse the rest again.
+                if not frames or len(buf) < 2:
+                    break
             if buf:
-                self._probe_partial_text()
+                self._check_partial_frame()
         except ProtocolError as exc:
             self.fail(exc.code, str(exc), exc)
 
@@ -190,43 +214,56 @@ class Protocol:
                 limit = max(remaining, 125)  # control frames may always arrive
         return limit
 
-    def _process_frame(self, b0: int, payload: bytes) -> None:
+    def _check_header(self, b0: int) -> None:
+        """Check a frame's first byte against the protocol and the message state."""
         opcode = b0 & 0x0F
-        fin = b0 & 0x80
         rsv = b0 & 0x70
         if rsv & ~self._allowed_rsv or (rsv and opcode & 0x08):
             # "MUST be 0 unless an extension is negotiated that defines meanings for
             # non-zero values" (5.2); RFC 7692 forbids RSV1 on control frames.
             raise ProtocolError(f"reserved bits set: {rsv >> 4:03b}")
         if opcode & 0x08:
-            if not fin:
+            if not b0 & 0x80:
                 raise ProtocolError("fragmented control frame")
+            if opcode > _OP_PONG:
+                raise ProtocolError(f"unknown control opcode {opcode:#x}")
+        elif opcode == _OP_CONT:
+            if not self._msg_opcode:
+                raise ProtocolError("continuation frame without a message to continue")
+        elif opcode <= _OP_BINARY:
+            if self._msg_opcode:
+                raise ProtocolError("new message started before the previous one ended")
+        else:
+            raise ProtocolError(f"unknown data opcode {opcode:#x}")
+
+    def _process_frame(self, b0: int, payload: bytes) -> None:
+        if not ((b0 == 0x81 or b0 == 0x82) and not self._msg_opcode):
+            self._check_header(b0)  # anything but a whole text or binary message
+        opcode = b0 & 0x0F
+        fin = b0 & 0x80
+        rsv = b0 & 0x70
+        if opcode & 0x08:
             if opcode == _OP_PING:
                 self._events.append(Ping(payload))
                 if self.state is State.OPEN:
                     # "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame
                     # in response ... [with] identical Application data" (5.5.2)
-                    self._out.append(self._frame(_OP_PONG, payload))
+                    if self.hold_pongs:
+                        self._held_pong = payload
+                    else:
+                        self._out.append(self._frame(_OP_PONG, payload))
             elif opcode == _OP_PONG:
                 self._events.append(Pong(payload))
-            elif opcode == _OP_CLOSE:
-                self._receive_close(payload)
             else:
-                raise ProtocolError(f"unknown control opcode {opcode:#x}")
+                self._receive_close(payload)
             return
 
         if opcode == _OP_CONT:
-            if not self._msg_opcode:
-                raise ProtocolError("continuation frame without a message to continue")
             msg_opcode = self._msg_opcode
-        elif opcode in (_OP_TEXT, _OP_BINARY):
-            if self._msg_opcode:
-                raise ProtocolError("new message started before the previous one ended")
+        else:
             msg_opcode = opcode
             self._msg_opcode = opcode
             self._msg_compressed = bool(rsv & 0x40)
-        else:
-            raise ProtocolError(f"unknown data opcode {opcode:#x}")
 
         if self.state is not State.OPEN:
             # A message arriving after we sent a close frame is dropped (5.5.1),
@@ -268,6 +305,7 @@ class Protocol:
             self._deliver(text)
             self._msg_opcode = 0
             self._msg_size = 0
+            self._msg_compressed = False
             return
         if decoder is None:
             decoder = self._decoder = Utf8Decoder()
@@ -314,31 +352,40 @@ class Protocol:
         self._decoder = None
         self._msg_compressed = False
 
-    def _probe_partial_text(self) -> None:
-        """Check the part of a text frame that has arrived so far.
+    def _check_partial_frame(self) -> None:
+        """Check the frame whose payload is still arriving, as far as it has arrived.
 
-        So that invalid UTF-8 fails the connection as soon as it arrives, even in
-        the middle of a frame (section 8.1: "When an endpoint is to interpret a byte
-        stream as UTF-8 but finds that the byte stream is not, in fact, a valid UTF-8
-        stream, that endpoint MUST _Fail the WebSocket Connection_").  Compressed
-        frames are checked once inflated.
+        Its header (which the parser already found within the limits) is checked at
+        once, and so is the part of a text frame that has arrived, so that invalid
+        UTF-8 fails the connection as soon as it arrives, even in the middle of a
+        frame (section 8.1: "When an endpoint is to interpret a byte stream as UTF-8
+        but finds that the byte stream is not, in fact, a valid UTF-8 stream, that
+        endpoint MUST _Fail the WebSocket Connection_").  Compressed frames are
+        checked once inflated.  Whatever fails here fails the same way when the
+        whole frame arrives in one read.
         """
         buf = self._buf
         if len(buf) < 2:
             return
         b0, b1 = buf[0], buf[1]
-        opcode = b0 & 0x0F
-        if b0 & 0x40 or not (
-            opcode == _OP_TEXT or (opcode == _OP_CONT and self._msg_opcode == _OP_TEXT)
-        ):
-            return
-        if self._msg_compressed:
-            return
         length = b1 & 0x7F
         hdr = 2 if length < 126 else 4 if length == 126 else 10
         masked = b1 & 0x80
         if masked:
             hdr += 4
+        if len(buf) < hdr:
+            return
+        self._check_header(b0)
+        opcode = b0 & 0x0F
+        if (b0 & 0x70 or self.state is not State.OPEN
+                or not (opcode == _OP_TEXT
+                        or (opcode == _OP_CONT and self._msg_opcode == _OP_TEXT
+                            and not self._msg_compressed))):
+            return
+        if length >= 126:
+            length = int.from_bytes(buf[2 : 4 if length == 126 else 10], "big")
+        if self.max_size is not None and self._msg_size + length > self.max_size:
+            return  # the frame fails with 1009 before its text is looked at
         avail = len(buf) - hdr
         if avail <= self._probe_done:
             return
@@ -487,6 +534,32 @@ class Protocol:
             self._send_close_frame(code, reason_bytes.decode("utf-8", "ignore"))
         self.state = State.CLOSING if self.close_rcvd is None else State.CLOSED
         self._buf.clear()
+
+    def release_pongs(self) -> None:
+        """Stop holding pongs back and queue the one held, if any (see ``hold_pongs``)."""
+        self.hold_pongs = False
+        payload, self._held_pong = self._held_pong, None
+        if payload is not None and self.state is State.OPEN:
+            self._out.append(self._frame(_OP_PONG, payload))
+
+    def close_exception(self, lost: BaseException | None = None) -> ConnectionClosed:
+        """The exception that tells how this connection closed.
+
+        ``ConnectionClosedOK`` when close frames with 1000, 1001 or 1005 (no status)
+        went both ways, ``ConnectionClosedError`` otherwise; ``lost`` is the transport
+        error, kept as the cause when there was no protocol failure.
+        """
+        rcvd, sent = self.close_rcvd, self.close_sent
+        ok = (rcvd is not None and sent is not None
+              and rcvd.code in _OK_CLOSE_CODES and sent.code in _OK_CLOSE_CODES)
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(
+            rcvd.code if rcvd else None, rcvd.reason if rcvd else "",
+            sent.code if sent else None, sent.reason if sent else "",
+            self.close_rcvd_then_sent,
+        )
+        exc.__cause__ = self.failure if self.failure is not None else lost
+        return exc
 
     def data_to_send(self) -> list[bytes]:
         """Bytes queued for the network since the last call (write them in order)."""

@@ -1,10 +1,10 @@
-"""Turning ``compression="deflate"`` into extension factories for each role."""
+"""Turning an engine's ``compression="deflate"`` option into extension factories."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..core.extensions.base import ClientExtensionFactory, ServerExtensionFactory
+from .base import ClientExtensionFactory, ServerExtensionFactory
 
 __all__ = ["client_extensions", "server_extensions"]
 
@@ -21,10 +21,8 @@ def server_extensions(
     _check(compression)
     factories = list(extensions or [])
     if compression == "deflate":
-        try:
-            from ..core.extensions.permessage_deflate import enable_server_permessage_deflate
-        except ImportError:  # pragma: no cover - while permessage-deflate is being built
-            return factories
+        from .permessage_deflate import enable_server_permessage_deflate
+
         factories = enable_server_permessage_deflate(factories)
     return factories
 
@@ -36,9 +34,7 @@ def client_extensions(
     _check(compression)
     factories = list(extensions or [])
     if compression == "deflate":
-        try:
-            from ..core.extensions.permessage_deflate import enable_client_permessage_deflate
-        except ImportError:  # pragma: no cover - while permessage-deflate is being built
-            return factories
+        from .permessage_deflate import enable_client_permessage_deflate
+
         factories = enable_client_permessage_deflate(factories)
     return factories
