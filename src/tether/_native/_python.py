@@ -68,6 +68,10 @@ def parse_frames(
     length has its most significant bit set (section 5.2), and
     :class:`PayloadTooBig` as soon as a header declares more than ``max_payload``,
     before any of that payload is buffered.
+
+    It raises only for a bad frame at the start of ``buf``: when complete frames
+    come before the bad one, it returns those and stops at the bad frame, which a
+    second call (once the caller has processed them) then reports.
     """
     frames: list[RawFrame] = []
     pos = 0
@@ -76,30 +80,42 @@ def parse_frames(
         b0 = buf[pos]
         b1 = buf[pos + 1]
         masked = b1 & 0x80
-        if bool(masked) != expect_mask:
-            if expect_mask:
-                raise ProtocolError("client frame is not masked")
-            raise ProtocolError("server frame is masked")
         length = b1 & 0x7F
         hdr = 2
-        if length == 126:
-            if end - pos < 4:
+        error: ProtocolError | None = None
+        if bool(masked) != expect_mask:
+            error = ProtocolError(
+                "client frame is not masked" if expect_mask else "server frame is masked")
+        else:
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = (buf[pos + 2] << 8) | buf[pos + 3]
+                hdr = 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                hdr = 10
+                if length >> 63:
+                    # "the most significant bit MUST be 0" (section 5.2)
+                    error = ProtocolError(
+                        "64-bit payload length has its most significant bit set")
+            if error is not None:
+                pass
+            elif b0 & 0x08 and length > 125:
+                # "All control frames MUST have a payload length of 125 bytes or less" (5.5)
+                error = ProtocolError("control frame payload longer than 125 bytes")
+            elif max_payload is not None and length > max_payload:
+                error = PayloadTooBig(
+                    f"frame of {length} bytes exceeds limit of {max_payload} bytes")
+        if error is not None:
+            if frames:
+                # The frames before the bad one go to the caller first (so that what
+                # is delivered doesn't depend on how TCP split the stream); the bad
+                # frame is then at the start of the buffer and the next call raises.
                 break
-            length = (buf[pos + 2] << 8) | buf[pos + 3]
-            hdr = 4
-        elif length == 127:
-            if end - pos < 10:
-                break
-            length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-            if length >> 63:
-                # "the most significant bit MUST be 0" (section 5.2)
-                raise ProtocolError("64-bit payload length has its most significant bit set")
-            hdr = 10
-        if b0 & 0x08 and length > 125:
-            # "All control frames MUST have a payload length of 125 bytes or less" (5.5)
-            raise ProtocolError("control frame payload longer than 125 bytes")
-        if max_payload is not None and length > max_payload:
-            raise PayloadTooBig(f"frame of {length} bytes exceeds limit of {max_payload} bytes")
+            raise error
         if masked:
             hdr += 4
         if end - pos < hdr + length:

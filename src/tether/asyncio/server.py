@@ -21,7 +21,7 @@ from ..core.handshake import (
 )
 from ..core.http11 import Request, Response, build_response, parse_request
 from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
-from ..exceptions import InvalidHandshake, InvalidMessage
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "serve"]
@@ -146,6 +146,10 @@ class ServerConnection(Connection):
     async def _run_handler(self) -> None:
         try:
             await self.server.handler(self)
+        except ConnectionClosed as exc:
+            # The peer went away while the handler was using the connection: normal
+            # for a network service, so no traceback (a peer can't flood the log).
+            self.logger.debug("handler ended: connection closed (%s)", exc)
         except Exception:
             self.logger.exception("connection handler failed")
             await self.close(1011, "internal error")
