@@ -23,6 +23,7 @@ declare -A DEB_BINARIES=(
   [tinyproxy]=/usr/bin/tinyproxy
   [microsocks]=/usr/bin/microsocks
   [stunnel4]=/usr/bin/stunnel4
+  [openssl]=/usr/bin/openssl
 )
 missing=()
 for pkg in "${!DEB_BINARIES[@]}"; do

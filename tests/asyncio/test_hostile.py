@@ -290,3 +290,40 @@ def test_ping_flood_without_reading_does_not_buffer_pongs() -> None:
             writer.close()
 
     run(main)
+
+
+def test_messages_before_a_bad_frame_are_answered_before_the_close() -> None:
+    """A valid message, a bad frame and a ping in one write: the handler's echo of the
+    message goes out, then the 1002 close; the ping after the bad frame is never answered
+    (Autobahn 3.2-4.2.5 "strict" behaviour)."""
+
+    async def main() -> None:
+        async with tether.serve(echo, HOST, 0) as server:
+            reader, writer = await raw_client(server.port)
+            writer.write(client_frame(0x1, b"Hello, world!")
+                         + client_frame(0x1, b"bad", rsv=0x20)
+                         + client_frame(0x9, b"ping"))
+            frames, code = await read_until_close(reader)
+            assert frames == [(0x81, b"Hello, world!")]
+            assert code == 1002
+            writer.close()
+
+    run(main)
+
+
+def test_a_handler_that_stops_reading_still_gets_the_connection_failed() -> None:
+    """The deferred 1002 waits for the application at most close_timeout."""
+
+    async def idle(ws: ServerConnection) -> None:
+        await asyncio.sleep(30)
+
+    async def main() -> None:
+        async with tether.serve(idle, HOST, 0, close_timeout=0.2) as server:
+            reader, writer = await raw_client(server.port)
+            writer.write(client_frame(0x1, b"first") + client_frame(0x0, b"orphan"))
+            frames, code = await read_until_close(reader)
+            assert frames == []
+            assert code == 1002
+            writer.close()
+
+    run(main)

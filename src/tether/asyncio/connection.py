@@ -96,6 +96,7 @@ class Connection(asyncio.Protocol):
         self._keepalive: asyncio.TimerHandle | None = None
         self._keepalive_timeout: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
+        self._pending_failure_timer: asyncio.TimerHandle | None = None
         self._open_timer: asyncio.TimerHandle | None = None
         self._sending_fragments = False
         self._closed: asyncio.Future[None] = self.loop.create_future()
@@ -111,6 +112,9 @@ class Connection(asyncio.Protocol):
         self.message_listener: Any = None
         self.close_listener: Any = None
         self.open_listener: Any = None
+        #: Called (no arguments) each time the write buffer drains below the low-water
+        #: mark after being full: how :mod:`tether.pubsub` flushes what it held back.
+        self.drain_listeners: list[Any] = []
         created = connection_created.get()
         if created is not None:
             created(self)
@@ -183,6 +187,7 @@ class Connection(asyncio.Protocol):
 
     def _start(self, protocol: Protocol) -> None:
         """The handshake succeeded: switch to the WebSocket protocol."""
+        protocol.defer_failure = self.message_listener is None
         if self._open_timer is not None:
             self._open_timer.cancel()
             self._open_timer = None
@@ -211,9 +216,22 @@ class Connection(asyncio.Protocol):
         events = protocol.events_received()
         if events:
             self._process_events(events)
+        if protocol.pending_failure is not None:
+            if not self._messages:
+                protocol.fail_pending()
+            elif self._pending_failure_timer is None:
+                # Messages that came before the bad frame are still queued: let the
+                # application read them (recv() fails the connection once they are
+                # gone), but not for longer than close_timeout.
+                self._pending_failure_timer = self.loop.call_later(
+                    self.close_timeout if self.close_timeout is not None else 10,
+                    self._fail_pending)
         out = protocol.data_to_send()
         if out and self.transport is not None:
-            self.transport.writelines(out)
+            if len(out) == 1:
+                self.transport.write(out[0])
+            else:
+                self.transport.writelines(out)  # several frames, one call
         if protocol.failure is not None:
             self._log_failure(protocol.failure)
         if protocol.close_expected():
@@ -221,6 +239,12 @@ class Connection(asyncio.Protocol):
         elif protocol.state is State.CLOSED and self._close_timer is None:
             # Client: the close handshake is done, the server should close TCP now.
             self._arm_close_timer()
+
+    def _fail_pending(self) -> None:
+        """Fail the connection for a protocol error that was waiting behind messages."""
+        if self.protocol is not None and self.protocol.pending_failure is not None:
+            self.protocol.fail_pending()
+            self._after_receive()
 
     def _log_failure(self, exc: ProtocolError) -> None:
         if getattr(self, "_failure_logged", False):
@@ -286,6 +310,8 @@ class Connection(asyncio.Protocol):
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+        for listener in list(self.drain_listeners):
+            listener()
 
     def eof_received(self) -> bool | None:
         if self.protocol is not None:
@@ -298,7 +324,7 @@ class Connection(asyncio.Protocol):
         if exc is not None and self._lost_exc is None:
             self._lost_exc = exc
         for handle in (self._keepalive, self._keepalive_timeout, self._close_timer,
-                       self._open_timer):
+                       self._open_timer, self._pending_failure_timer):
             if handle is not None:
                 handle.cancel()
         if not self._closed.done():
@@ -354,6 +380,9 @@ class Connection(asyncio.Protocol):
                 raise ConcurrencyError(
                     "recv() is already waiting for the next message in another coroutine; "
                     "read from one coroutine only (or use a queue)")
+            if self.protocol is not None and self.protocol.pending_failure is not None:
+                # Everything before the bad frame was read: fail the connection now.
+                self._fail_pending()
             while not messages:
                 if self._closed.done() or (self.protocol is not None
                                            and self.protocol.eof_received):
@@ -393,7 +422,37 @@ class Connection(asyncio.Protocol):
         assert self.protocol is not None
         out = self.protocol.data_to_send()
         if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.writelines(out)
+            if len(out) == 1:
+                self.transport.write(out[0])
+            else:
+                self.transport.writelines(out)  # several frames, one call
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes written but not yet handed to the socket (the transport's buffer)."""
+        t = self.transport
+        return t.get_write_buffer_size() if t is not None else 0
+
+    def try_send_prepared(self, frame: bytes) -> int:
+        """Write a frame built once with :func:`tether.core.protocol.prepare_frame`.
+
+        Never waits (uWebSockets-style backpressure): returns the bytes now buffered
+        for this connection after the write, so the caller decides what to do with a
+        slow reader, or -1 when nothing was written because the connection is not
+        open or is in the middle of a fragmented send.
+        """
+        p = self.protocol
+        t = self.transport
+        if (p is None or p.state is not State.OPEN or self._closed.done() or t is None
+                or t.is_closing() or self._sending_fragments):
+            return -1
+        p.send_prepared(frame)
+        out = p.data_to_send()
+        if len(out) == 1:
+            t.write(out[0])
+        else:
+            t.writelines(out)
+        return t.get_write_buffer_size()
 
     async def drain(self) -> None:
         """Wait until the write buffer is below the write limit."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import os
+import zlib
 from collections.abc import Callable, Sequence
 
 from .._native import Utf8Decoder, apply_mask, parse_frames
@@ -43,7 +44,7 @@ from .frames import (
     serialize_close,
 )
 
-__all__ = ["DEFAULT_MAX_SIZE", "Protocol", "Role", "State"]
+__all__ = ["DEFAULT_MAX_SIZE", "Protocol", "Role", "State", "prepare_frame"]
 
 #: Default limit on an incoming message: 1 MiB, enough for chat, games and prices,
 #: small enough that a thousand connections can't be made to hold a gigabyte.
@@ -149,6 +150,12 @@ class Protocol:
         self.close_rcvd_then_sent: bool | None = None
         #: Set when the connection failed (the error that failed it).
         self.failure: ProtocolError | None = None
+        #: With ``defer_failure``, a protocol error found in the input waits here
+        #: (input stops at the bad frame) until the engine calls :meth:`fail_pending`,
+        #: so that the application sees, and may answer, every message that came
+        #: before the bad frame, in order.
+        self.defer_failure = False
+        self.pending_failure: ProtocolError | None = None
         self.eof_received = False
 
         #: A callback the engine may set to receive complete messages directly,
@@ -168,11 +175,28 @@ class Protocol:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the network."""
-        if self.state is State.CLOSED or self.failure is not None or self.eof_received:
+        if (self.state is State.CLOSED or self.failure is not None or self.eof_received
+                or self.pending_failure is not None):
             return  # "discard any data received after the close frame" (5.5.1)
         buf = self._buf
-        buf += data
         try:
+            if not buf:
+                # Fast path: parse straight from what was read; only an incomplete
+                # frame at its end is copied into the buffer.
+                frames, used = parse_frames(data, not self._client, self._frame_limit())
+                for b0, payload in frames:
+                    self._process_frame(b0, payload)
+                    if self._finished():
+                        return
+                if used == len(data):
+                    return
+                buf += memoryview(data)[used:] if used else data
+                if not frames:
+                    if buf:
+                        self._check_partial_frame()
+                    return
+            else:
+                buf += data
             while True:
                 frames, used = parse_frames(buf, not self._client, self._frame_limit())
                 if used:
@@ -189,6 +213,17 @@ class Protocol:
             if buf:
                 self._check_partial_frame()
         except ProtocolError as exc:
+            if self.defer_failure:
+                self.pending_failure = exc
+                buf.clear()
+            else:
+                self.fail(exc.code, str(exc), exc)
+
+    def fail_pending(self) -> None:
+        """Fail the connection for the error :attr:`pending_failure` holds, if any."""
+        exc = self.pending_failure
+        if exc is not None:
+            self.pending_failure = None
             self.fail(exc.code, str(exc), exc)
 
     def _finished(self) -> bool:
@@ -490,6 +525,34 @@ class Protocol:
         if fin:
             self._send_opcode = 0
 
+    def send_prepared(self, frame: bytes) -> None:
+        """Queue a whole data frame built beforehand with :func:`prepare_frame`.
+
+        For broadcast: a server frame is unmasked, so the same bytes serve every
+        connection.  The caller checks :meth:`accepts_prepared` for compressed frames.
+        """
+        self._check_open()
+        if self._send_opcode:
+            raise UsageError("a fragmented message is being sent: a prepared frame can't "
+                             "interrupt it")
+        if self._client:
+            raise UsageError("prepared frames are unmasked: only a server may send them")
+        self._out.append(frame)
+
+    def shared_compression(self) -> int | None:
+        """The window bits of a compressed prepared frame this peer can inflate, or None.
+
+        A message compressed once for many receivers carries no context from earlier
+        messages, so it is valid for a receiver only when we promised not to keep
+        context (``server_no_context_takeover``): its inflater is reset after every
+        message and accepts any window up to the negotiated ``server_max_window_bits``.
+        """
+        for ext in self.extensions:
+            if (getattr(ext, "name", "") == "permessage-deflate"
+                    and getattr(ext, "local_no_context_takeover", False)):
+                return int(getattr(ext, "local_max_window_bits", 15))
+        return None
+
     def send_ping(self, payload: bytes = b"") -> None:
         """Queue a ping (payload at most 125 bytes)."""
         self._check_open()
@@ -577,3 +640,25 @@ class Protocol:
         if self.failure is not None:
             return True
         return self.state is State.CLOSED and not self._client
+
+
+def prepare_frame(data: str | bytes | bytearray | memoryview, *,
+                  compress_wbits: int | None = None) -> bytes:
+    """One unfragmented, unmasked (server) data frame for ``data``, to write as is.
+
+    ``str`` makes a text frame, bytes-like a binary one.  With ``compress_wbits``
+    the payload is deflated alone (RFC 7692, no context from earlier messages) with
+    that window and RSV1 is set: valid only for peers whose
+    :meth:`Protocol.shared_compression` is at least ``compress_wbits``.
+    """
+    if isinstance(data, str):
+        opcode, payload = _OP_TEXT, data.encode("utf-8")
+    elif isinstance(data, (bytes, bytearray, memoryview)):
+        opcode, payload = _OP_BINARY, bytes(data)
+    else:
+        raise TypeError(f"a message is str or bytes-like, not {type(data).__name__}")
+    if compress_wbits is None:
+        return build_frame(opcode, payload)
+    enc = zlib.compressobj(wbits=-max(compress_wbits, 9))
+    deflated = enc.compress(payload) + enc.flush(zlib.Z_SYNC_FLUSH)
+    return build_frame(opcode, deflated[:-4], rsv=0x40)
