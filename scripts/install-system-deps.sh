@@ -3,6 +3,8 @@
 #
 #   Debian: tinyproxy (HTTP CONNECT proxy), microsocks (SOCKS5 proxy with user/password),
 #           stunnel4 (TLS in front of tinyproxy: an https:// proxy)
+#           nginx, haproxy (reverse proxies the serving tests start in front of tether),
+#           bc and coreutils (programs the exec bridge tests run)
 #   PyPI:   trustme (test CA and certificates, made at test time), websockets (interop)
 #
 #   scripts/install-system-deps.sh
@@ -24,6 +26,10 @@ declare -A DEB_BINARIES=(
   [microsocks]=/usr/bin/microsocks
   [stunnel4]=/usr/bin/stunnel4
   [openssl]=/usr/bin/openssl
+  [nginx]=/usr/sbin/nginx
+  [haproxy]=/usr/sbin/haproxy
+  [bc]=/usr/bin/bc
+  [coreutils]=/usr/bin/cat
 )
 missing=()
 for pkg in "${!DEB_BINARIES[@]}"; do
@@ -55,3 +61,6 @@ if [ ${#py_missing[@]} -gt 0 ]; then
   python3 -m pip install -q --root-user-action=ignore "${py_missing[@]}"
 fi
 log "ok: $(/usr/bin/tinyproxy -v 2>&1 | head -1), microsocks, stunnel4, trustme $(python3 -c 'import trustme; print(trustme.__version__)')"
+
+# Redis and headless Chromium for the pub/sub and browser tests (issue 6).
+bash "$(dirname "$0")/install-browser.sh"

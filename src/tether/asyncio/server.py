@@ -45,15 +45,41 @@ class ServerConnection(Connection):
         self._handshaking = False
         self.handler_task: asyncio.Task[None] | None = None
         self._handshake_task: asyncio.Task[None] | None = None
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        refusal = self.server._admit(self)
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         self.server._connections.add(self)
 
+    def _refuse(self, why: str) -> None:
+        """Answer 503 before reading the request (a connection limit was reached)."""
+        self._refused = True
+        if self._open_timer is not None:
+            self._open_timer.cancel()
+            self._open_timer = None
+        self._reply(reject(503, why, headers=[("Retry-After", "1")]), close=False)
+        transport = self.transport
+        assert transport is not None
+        if transport.can_write_eof():
+            # Half-close and drop what the peer still sends (its request), so that it
+            # reads the 503 rather than a reset; it hangs up, or we do within 1 s.
+            transport.write_eof()
+            self._open_timer = self.loop.call_later(1.0, transport.abort)
+        else:
+            transport.close()
+
     def _connection_lost_hook(self) -> None:
-        self.server._connections.discard(self)
+        if self in self.server._connections:
+            self.server._connections.discard(self)
+            self.server._release(self)
 
     def _handshake_data(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered 503 already: what the peer sends is dropped
         if self._handshaking:
             self._buf += data  # the request is being processed; keep what follows
             return
@@ -63,9 +89,10 @@ class ServerConnection(Connection):
                              self.remote_address)
             self._reply(reject(400, "This port speaks plain HTTP/WebSocket, not TLS."))
             return
+        scanned = len(buf)  # what earlier calls looked at: parsing stays linear
         buf += data
         try:
-            parsed = parse_request(buf)
+            parsed = parse_request(buf, scanned)
         except InvalidMessage as exc:
             self.logger.info("invalid HTTP request from %s: %s", self.remote_address, exc)
             self._reply(reject(exc.status, f"Invalid HTTP request: {exc}."))
@@ -83,12 +110,13 @@ class ServerConnection(Connection):
         # Keep a reference: the loop holds tasks weakly.
         self._handshake_task = self.loop.create_task(self._handshake(request))
 
-    def _reply(self, response: Response) -> None:
+    def _reply(self, response: Response, close: bool = True) -> None:
         """Answer with plain HTTP and close: nothing after it is read as a request."""
         self.response = response
         if self.transport is not None:
             self.transport.write(build_response(response))
-            self.transport.close()
+            if close:
+                self.transport.close()
         self.server._count_handshake(response.status)
 
     async def _handshake(self, request: Request) -> None:
@@ -168,8 +196,15 @@ class Server:
         process_request: ProcessRequest | None,
         process_response: ProcessResponse | None,
         connection_options: dict[str, Any],
+        max_connections: int | None = None,
+        max_connections_per_ip: int | None = None,
     ) -> None:
         self.handler = handler
+        #: Connections (open or in their opening handshake) beyond which new ones get 503.
+        self.max_connections = max_connections
+        #: The same per remote IP address (None: no per-address limit).
+        self.max_connections_per_ip = max_connections_per_ip
+        self._per_ip: dict[str, int] = {}
         self.handshake = handshake
         self.process_request = process_request
         self.process_response = process_response
@@ -181,12 +216,35 @@ class Server:
         self._closed = asyncio.get_running_loop().create_future()
         #: Handshake answers by HTTP status, for metrics.
         self.handshakes: dict[int, int] = {}
+        #: The class of the connections it makes (a subclass may count or log them).
+        self.connection_class: type[ServerConnection] = ServerConnection
+
+    def _admit(self, conn: ServerConnection) -> str | None:
+        """Count a new connection in, or say why it is refused (it then gets 503)."""
+        if self.max_connections is not None and len(self._connections) >= self.max_connections:
+            return "Too many connections: try again later."
+        ip = _ip_of(conn)
+        if (self.max_connections_per_ip is not None and ip is not None
+                and self._per_ip.get(ip, 0) >= self.max_connections_per_ip):
+            return "Too many connections from your address: try again later."
+        if ip is not None:
+            self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        return None
+
+    def _release(self, conn: ServerConnection) -> None:
+        ip = _ip_of(conn)
+        if ip is not None and ip in self._per_ip:
+            left = self._per_ip[ip] - 1
+            if left > 0:
+                self._per_ip[ip] = left
+            else:
+                del self._per_ip[ip]
 
     def _count_handshake(self, status: int) -> None:
         self.handshakes[status] = self.handshakes.get(status, 0) + 1
 
     def _make_connection(self) -> ServerConnection:
-        return ServerConnection(self, **self.connection_options)
+        return self.connection_class(self, **self.connection_options)
 
     @property
     def connections(self) -> set[ServerConnection]:
@@ -242,6 +300,11 @@ class serve:
     ``await serve(...)`` also works and returns the :class:`Server`.  The handler is
     called with a :class:`ServerConnection` per connection; the connection is closed
     (1000) when it returns, or with 1011 if it raises.
+
+    ``max_connections`` bounds the connections open or in their opening handshake, and
+    ``max_connections_per_ip`` those from one remote address: a connection past either
+    gets ``503 Service Unavailable`` (with ``Retry-After``) before its request is read.
+    Both are off (None) by default; see docs/security.md.
     """
 
     def __init__(
@@ -268,6 +331,8 @@ class serve:
         write_limit: int = 32768,
         sock: socket.socket | None = None,
         additional_headers: HeadersLike | None = None,
+        max_connections: int | None = None,
+        max_connections_per_ip: int | None = None,
         **kwargs: Any,
     ) -> None:
         if not callable(handler):
@@ -311,6 +376,8 @@ class serve:
             close_timeout=close_timeout, open_timeout=open_timeout,
         )
         self._handshake = handshake
+        self._limits = dict(max_connections=max_connections,
+                            max_connections_per_ip=max_connections_per_ip)
         self._process_request = process_request
         self._process_response = process_response
         self.server: Server | None = None
@@ -319,6 +386,7 @@ class serve:
         server = Server(
             self._handler, handshake=self._handshake, process_request=self._process_request,
             process_response=self._process_response, connection_options=self._options,
+            **self._limits,
         )
         loop = asyncio.get_running_loop()
         kwargs = {k: v for k, v in self._server_kwargs.items() if v is not None}
@@ -339,6 +407,14 @@ class serve:
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         await self.server.close()
+
+
+def _ip_of(conn: ServerConnection) -> str | None:
+    """The remote IP address of a TCP connection (None for Unix sockets)."""
+    peer = conn.transport.get_extra_info("peername") if conn.transport is not None else None
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return None
 
 
 #: Build a plain HTTP answer for ``process_request`` (a page, a health check).

@@ -11,13 +11,13 @@ import logging
 import sys
 
 from ..version import __version__
-from . import connect, serve
+from . import bridge, connect, serve
 
 __all__ = ["main"]
 
 EPILOG = """\
 examples:
-  tether demo                          echo server with a browser page on http://127.0.0.1:8000/
+  tether demo                          stock-ticker demo: live prices on http://127.0.0.1:8000/
   tether serve --port 9000             echo server on ws://127.0.0.1:9000/
   tether connect ws://127.0.0.1:9000/  send the lines you type, print what arrives
   echo hi | tether connect ws://127.0.0.1:9000/   send one line, print the reply, exit
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
     connect.add_parser(sub)
+    bridge.add_parser(sub)
     serve.add_demo_parser(sub)
     return parser
 

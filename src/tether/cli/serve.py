@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.resources
 import logging
 import os
-import signal
+import socket
+import sys
 from typing import Any
 
-from ..asyncio import ServerConnection, basic_http_response, serve
+from ..asyncio import ServerConnection, basic_http_response
 from ..core.http11 import Request, Response
+from ..serving import App, serve_until_signalled
+from ..serving import cli as serving_cli
+from ..serving import logs as serving_logs
+from ..serving import run as serving_run
 
 logger = logging.getLogger("tether.cli")
 
@@ -19,16 +23,15 @@ logger = logging.getLogger("tether.cli")
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="run an echo server",
                        description="Run a WebSocket echo server (every message comes back).")
-    _common(p, default_port=int(os.environ.get("PORT", "8765")))
+    serving_cli.add_arguments(p, default_port=8765)
     p.set_defaults(run=run_serve, page=False)
 
 
 def add_demo_parser(sub: Any) -> None:
-    p = sub.add_parser("demo", help="echo server plus a browser page on the same port",
-                       description="Serve a small HTML page at / that talks WebSocket to the "
-                       "echo server on the same port. Open the printed URL in a browser.")
-    _common(p, default_port=int(os.environ.get("PORT", "8000")))
-    p.set_defaults(run=run_serve, page=True)
+    # `tether demo` is the stock ticker (issue 6); the echo page lives on at /echo there.
+    from . import ticker
+
+    ticker.add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser, default_port: int) -> None:
@@ -53,49 +56,32 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve(args: argparse.Namespace, sock: socket.socket | None = None) -> int:
     page = demo_page() if args.page else None
+    options = serving_cli.options_from_args(args)
 
     def process_request(conn: ServerConnection, request: Request) -> Response | None:
         path = request.target.split("?", 1)[0]
-        if path in ("/healthz", "/readyz"):
-            return basic_http_response(200, "ok\n")
         if page is not None and path in ("/", "/index.html") and "Upgrade" not in request.headers:
             return basic_http_response(200, page, "text/html; charset=utf-8")
         return None
 
-    ssl_ctx = None
-    if args.certfile:
-        import ssl
-
-        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_ctx.load_cert_chain(args.certfile, args.keyfile)
-    async with serve(
-        echo, args.host, args.port, process_request=process_request, ssl=ssl_ctx,
-        max_size=args.max_size or None,
-        compression=None if args.no_compression else "deflate",
-    ) as server:
-        scheme = "wss" if ssl_ctx else "ws"
-        http = "https" if ssl_ctx else "http"
+    def banner(app: App) -> None:
+        scheme = "wss" if options.ssl else "ws"
         host = args.host if ":" not in args.host else f"[{args.host}]"
-        if page is not None:
-            print(f"tether demo: open {http}://{host}:{server.port}/ in a browser "
-                  f"(WebSocket at {scheme}://{host}:{server.port}/)", flush=True)
-        else:
-            print(f"tether echo server on {scheme}://{host}:{server.port}/", flush=True)
-        loop = asyncio.get_running_loop()
-        stop = loop.create_future()
+        worker = os.environ.get("TETHER_WORKER")
+        who = f" (worker {worker}, pid {os.getpid()})" if worker is not None else ""
+        # One write per line: workers share the pipe.
+        sys.stdout.write(f"tether echo server on {scheme}://{host}:{app.port}/{who}\n")
+        sys.stdout.flush()
 
-        def request_stop() -> None:
-            if not stop.done():
-                stop.set_result(None)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, request_stop)
-        await stop
-        print("shutting down: closing connections with 1001", flush=True)
+    # /healthz, /readyz, /metrics, SIGTERM/SIGINT drain with 1001: tether.serving.
+    return await serve_until_signalled(echo, options, process_request=process_request,
+                                       banner=banner, sock=sock)
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    asyncio.run(_serve(args))
-    return 0
+    options = serving_cli.options_from_args(args)
+    serving_logs.configure(options.log_format,
+                           logging.DEBUG if getattr(args, "verbose", False) else logging.INFO)
+    return serving_run(lambda sock: _serve(args, sock), options)
