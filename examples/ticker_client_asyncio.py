@@ -28,6 +28,7 @@ async def run(url: str, symbols: list[str], count: int | None) -> int:
                 print("subscribed to", ", ".join(msg.topics), flush=True)
             elif msg.op == "error":
                 print("error:", msg.error, file=sys.stderr, flush=True)
+                return 1
             elif msg.op == "message":
                 d = msg.data
                 print(f"{d['symbol']:<5} {d['price']:>10.2f} {d['change']:+8.2f}", flush=True)

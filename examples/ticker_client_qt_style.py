@@ -42,6 +42,8 @@ class TickerClient:
             print("subscribed to", ", ".join(msg.topics), flush=True)
         elif msg.op == "error":
             print("error:", msg.error, file=sys.stderr, flush=True)
+            self.failed = True
+            self._socket.close()
         elif msg.op == "message":
             d = msg.data
             print(f"{d['symbol']:<5} {d['price']:>10.2f} {d['change']:+8.2f}", flush=True)

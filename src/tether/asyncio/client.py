@@ -45,9 +45,10 @@ class ClientConnection(Connection):
 
     def _handshake_data(self, data: bytes) -> None:
         buf = self._buf
+        scanned = len(buf)  # what earlier calls looked at: parsing stays linear
         buf += data
         try:
-            parsed = parse_response(buf)
+            parsed = parse_response(buf, scanned)
             if parsed is None:
                 return
             response, used = parsed

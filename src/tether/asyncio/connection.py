@@ -34,6 +34,7 @@ __all__ = ["Connection", "Data"]
 
 Data = str | bytes
 logger = logging.getLogger("tether")
+_OPEN = State.OPEN  # a module global is found faster than an enum attribute (broadcast loop)
 
 
 #: Set (as a context variable, around ``connect()``) by a layer that needs to attach its
@@ -443,15 +444,15 @@ class Connection(asyncio.Protocol):
         """
         p = self.protocol
         t = self.transport
-        if (p is None or p.state is not State.OPEN or self._closed.done() or t is None
-                or t.is_closing() or self._sending_fragments):
+        if (p is None or p.state is not _OPEN or t is None or self._sending_fragments
+                or self.is_client or t.is_closing()):
             return -1
-        p.send_prepared(frame)
+        # The checks of Protocol.send_prepared, done above; what the core queued before
+        # (normally nothing: every call here flushes) goes first.
         out = p.data_to_send()
-        if len(out) == 1:
-            t.write(out[0])
-        else:
+        if out:
             t.writelines(out)
+        t.write(frame)
         return t.get_write_buffer_size()
 
     async def drain(self) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import struct
 
-from .._native import apply_mask
+from .._native import build_frame
 from ..exceptions import InvalidUTF8, ProtocolError
 
 __all__ = [
@@ -50,32 +50,6 @@ class Frame:
     rsv1: bool = False
     rsv2: bool = False
     rsv3: bool = False
-
-
-def build_frame(
-    opcode: int,
-    payload: bytes | bytearray | memoryview,
-    fin: bool = True,
-    rsv: int = 0,
-    mask: bytes | None = None,
-) -> bytes:
-    """Serialize one frame; ``rsv`` holds the RSV bits in place (0x40 = RSV1).
-
-    ``mask`` is the 4-byte masking key for client frames ("a client MUST mask
-    all frames that it sends to the server", section 5.1), ``None`` for server frames.
-    """
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | rsv | opcode
-    mbit = 0x80 if mask is not None else 0
-    if n < 126:
-        header = struct.pack("!BB", b0, mbit | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", b0, mbit | 126, n)
-    else:
-        header = struct.pack("!BBQ", b0, mbit | 127, n)
-    if mask is not None:
-        return header + mask + apply_mask(payload, mask)
-    return header + bytes(payload)
 
 
 def is_valid_close_code(code: int) -> bool:

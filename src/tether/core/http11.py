@@ -122,23 +122,31 @@ class Response:
     body: bytes = b""
 
 
-def _split_head(buf: bytes | bytearray) -> tuple[list[bytes], int] | None:
+def _split_head(buf: bytes | bytearray, scanned: int = 0) -> tuple[list[bytes], int] | None:
     """Find the complete header block at the start of ``buf``.
 
     Returns its lines (without the final empty line) and its length, or ``None``
-    if more bytes are needed; raises when limits are passed.
+    if more bytes are needed; raises when limits are passed.  ``scanned`` is how
+    much of ``buf`` an earlier call (that returned ``None``) already looked at:
+    only what came after it is searched and checked, so that a head arriving in
+    many small reads costs time linear in its size, not quadratic.
     """
-    end = buf.find(b"\r\n\r\n")
+    scanned = min(scanned, len(buf))
+    end = buf.find(b"\r\n\r\n", max(0, scanned - 3))
     if end < 0:
         if len(buf) > MAX_HEADER_BYTES:
             raise InvalidMessage("header block too large", 431)
         # CRLF is the only line ending: a bare LF or CR can never become valid, so
         # refuse it now rather than after the size limits (a trailing CR may be
-        # the first half of a CRLF).
-        crlf = buf.count(b"\r\n")
-        if buf.count(b"\n") != crlf or buf.count(b"\r") - crlf > buf.endswith(b"\r"):
+        # the first half of a CRLF).  Only the new bytes, from the CR that may end
+        # the part already checked.
+        start = scanned - 1 if scanned and buf[scanned - 1] == 0x0D else scanned
+        new = buf[start:]
+        crlf = new.count(b"\r\n")
+        if new.count(b"\n") != crlf or new.count(b"\r") - crlf > new.endswith(b"\r"):
             raise InvalidMessage("bare CR or LF in the header block")
         # A line longer than the limit with no CRLF yet: fail before buffering more.
+        # (rfind stops at the last CRLF: it reads at most one line.)
         last = buf.rfind(b"\r\n")
         if len(buf) - (last + 2 if last >= 0 else 0) > MAX_LINE_BYTES:
             raise InvalidMessage("header line too long", 431)
@@ -184,6 +192,10 @@ def _check_request_line(line: bytes, complete: bool) -> list[bytes]:
     ``request-line = method SP request-target SP HTTP-version`` (RFC 9112 section 3).
     Byte checks use ``bytes.translate`` so that re-checking a growing line stays cheap.
     """
+    if b"\n" in line or b"\r" in line:
+        # Checked first, so that the answer (400) doesn't depend on how the bytes were
+        # split into reads: a whole read would otherwise see a bad version (505).
+        raise InvalidMessage("bare CR or LF in the request line")
     parts = line.split(b" ")
     if len(parts) > 3 or (complete and len(parts) != 3):
         raise InvalidMessage(f"malformed request line: {line[:80]!r}")
@@ -203,31 +215,37 @@ def _check_request_line(line: bytes, complete: bool) -> list[bytes]:
     return parts
 
 
-def parse_request(buf: bytes | bytearray) -> tuple[Request, int] | None:
-    """Parse a request head from the start of ``buf``: ``(request, bytes used)`` or ``None``."""
+def parse_request(buf: bytes | bytearray, scanned: int = 0) -> tuple[Request, int] | None:
+    """Parse a request head from the start of ``buf``: ``(request, bytes used)`` or ``None``.
+
+    An engine that calls it again as bytes arrive passes ``scanned``, the length
+    ``buf`` had at the previous call (which returned ``None``): the work is then
+    linear in the head's size however it is split into reads.
+    """
     # The request line first: what can't become one (garbage, TLS on a plain port)
     # is refused as soon as it arrives, before waiting for CRLFCRLF or the size limits.
     eol = buf.find(b"\r\n", 0, MAX_LINE_BYTES + 2)
-    if eol >= 0:
-        parts = _check_request_line(bytes(buf[:eol]), complete=True)
-    else:
+    if eol < 0:
         _check_request_line(bytes(buf[:MAX_LINE_BYTES]).removesuffix(b"\r"), complete=False)
-    split = _split_head(buf)
+    elif eol + 2 > scanned:  # complete for the first time
+        _check_request_line(bytes(buf[:eol]), complete=True)
+    split = _split_head(buf, scanned)
     if split is None:
         return None
     # A complete head has a complete request line (one too long fails in _split_head).
     lines, used = split
-    method, target, version = parts
+    method, target, version = _check_request_line(lines[0], complete=True)
     headers = _parse_fields(lines[1:])
     return Request(method.decode(), target.decode("ascii"), headers, version.decode()), used
 
 
-def parse_response(buf: bytes | bytearray) -> tuple[Response, int] | None:
+def parse_response(buf: bytes | bytearray, scanned: int = 0) -> tuple[Response, int] | None:
     """Parse a response head from the start of ``buf``: ``(response, bytes used)`` or ``None``.
 
     Used by the client for the 101 answer and for proxies' CONNECT answers.
+    ``scanned`` is as for :func:`parse_request`.
     """
-    split = _split_head(buf)
+    split = _split_head(buf, scanned)
     if split is None:
         return None
     lines, used = split
@@ -235,7 +253,8 @@ def parse_response(buf: bytes | bytearray) -> tuple[Response, int] | None:
     status, _, reason = rest.partition(b" ")
     if version not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise InvalidMessage(f"unsupported HTTP version in status line: {lines[0][:80]!r}")
-    if len(status) != 3 or not status.isdigit():
+    if len(status) != 3 or not status.isdigit() or not b"1" <= status[:1] <= b"5":
+        # RFC 9110 15: three digits, 100-599 ("050" would become 50).
         raise InvalidMessage(f"invalid status code in status line: {lines[0][:80]!r}")
     headers = _parse_fields(lines[1:])
     return Response(int(status), reason.decode("latin-1"), headers), used

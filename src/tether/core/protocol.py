@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import enum
 import os
+import struct
 import zlib
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .._native import Utf8Decoder, apply_mask, parse_frames
 from ..exceptions import (
@@ -49,6 +51,15 @@ __all__ = ["DEFAULT_MAX_SIZE", "Protocol", "Role", "State", "prepare_frame"]
 #: Default limit on an incoming message: 1 MiB, enough for chat, games and prices,
 #: small enough that a thousand connections can't be made to hold a gigabyte.
 DEFAULT_MAX_SIZE = 2**20
+
+#: Fragments of a message are joined in groups of this many when their average size is
+#: below ``_JOIN_BELOW / _JOIN_PARTS`` bytes (see ``Protocol._hold``): a budget on what
+#: tiny fragments can make a connection hold, without a limit on their number.
+_JOIN_PARTS = 256
+_JOIN_BELOW = 65536
+
+#: Unmasked data frames from this size on are queued as header and payload (no copy).
+_SPLIT_FRAME_SIZE = 65536
 
 #: Close codes after which a close counts as clean: normal, going away, no status.
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
@@ -135,6 +146,9 @@ class Protocol:
         self._msg_opcode = 0
         self._msg_chunks: list[bytes] = []
         self._msg_text: list[str] = []
+        # Parts before this index were already joined (see _hold), and the size then.
+        self._held_from = 0
+        self._held_size = 0
         self._msg_size = 0
         self._decoder: Utf8Decoder | None = None
         self._msg_compressed = False
@@ -272,6 +286,31 @@ class Protocol:
             raise ProtocolError(f"unknown data opcode {opcode:#x}")
 
     def _process_frame(self, b0: int, payload: bytes) -> None:
+        if ((b0 == 0x82 or b0 == 0x81) and not self._msg_opcode and not self.extensions
+                and self.state is State.OPEN):
+            # Fast path: a whole message in one frame, no extension.  The same steps as
+            # below, in the same order, without the branches that can't apply.
+            max_size = self.max_size
+            if max_size is not None and len(payload) > max_size:
+                self._msg_opcode = b0 & 0x0F
+                raise PayloadTooBig(f"message of more than {max_size} bytes")
+            data: str | bytes = payload
+            if b0 == 0x81:
+                self._probe = None
+                self._probe_done = 0
+                try:
+                    data = payload.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    self._msg_opcode = _OP_TEXT
+                    self._msg_size = len(payload)
+                    raise InvalidUTF8("invalid UTF-8 in text message") from exc
+            if self.frame_events:
+                self._events.append(FrameReceived(data, True))
+            if self.on_message is not None:
+                self.on_message(data)
+            else:
+                self._events.append(Message(data))
+            return
         if not ((b0 == 0x81 or b0 == 0x82) and not self._msg_opcode):
             self._check_header(b0)  # anything but a whole text or binary message
         opcode = b0 & 0x0F
@@ -351,7 +390,7 @@ class Protocol:
         if self.frame_events:
             self._events.append(FrameReceived(part, bool(fin)))
         if part:
-            self._msg_text.append(part)
+            self._hold(self._msg_text, part)
         if fin:
             text = "".join(self._msg_text)
             self._reset_message()
@@ -367,11 +406,26 @@ class Protocol:
             self._deliver(payload)
             return
         if payload:
-            self._msg_chunks.append(payload)  # empty fragments cost nothing to hold
+            self._hold(self._msg_chunks, payload)  # empty fragments cost nothing to hold
         if fin:
             data = b"".join(self._msg_chunks)
             self._reset_message()
             self._deliver(data)
+
+    def _hold(self, parts: list[Any], part: str | bytes) -> None:
+        """Keep a fragment of the message being received, at a bounded cost per byte.
+
+        A list entry costs about 40 bytes beyond its data, so a peer sending 1-byte
+        fragments could make a message of ``max_size`` bytes hold 40 times that.
+        Every ``_JOIN_PARTS`` parts the small ones are joined into one (each byte is
+        copied at most once more), so what is held stays within ~1.2x the message.
+        """
+        parts.append(part)
+        if len(parts) - self._held_from >= _JOIN_PARTS:
+            if self._msg_size - self._held_size < _JOIN_BELOW:
+                parts[self._held_from:] = [part[:0].join(parts[self._held_from:])]
+            self._held_from = len(parts)
+            self._held_size = self._msg_size
 
     def _deliver(self, data: str | bytes) -> None:
         if self.on_message is not None:
@@ -383,6 +437,8 @@ class Protocol:
         self._msg_opcode = 0
         self._msg_chunks = []
         self._msg_text = []
+        self._held_from = 0
+        self._held_size = 0
         self._msg_size = 0
         self._decoder = None
         self._msg_compressed = False
@@ -465,14 +521,24 @@ class Protocol:
             raise UsageError(f"cannot send: the connection is {self.state.name}")
 
     def _send_data(self, opcode: int, data: bytes, fin: bool, compress: bool) -> None:
+        rsv = 0
         if self.extensions:
             frame = Frame(opcode, data, fin)
             for ext in self.extensions:
                 frame = ext.encode(frame, compress=compress)
             rsv = (frame.rsv1 and 0x40) | (frame.rsv2 and 0x20) | (frame.rsv3 and 0x10)
-            self._out.append(self._frame(frame.opcode, frame.payload, frame.fin, rsv))
+            opcode, data, fin = frame.opcode, frame.payload, frame.fin
+        mask = self._mask
+        if mask is None and len(data) >= _SPLIT_FRAME_SIZE and type(data) is bytes:
+            # A large unmasked frame goes out as its header and the payload itself, so
+            # the payload isn't copied into a frame first: the engine writes both with
+            # one call (writelines).
+            header = build_frame(opcode, b"", fin, rsv)
+            n = len(data)
+            b1 = struct.pack("!BH", 126, n) if n < 65536 else struct.pack("!BQ", 127, n)
+            self._out += (header[:1] + b1, data)
         else:
-            self._out.append(self._frame(opcode, data, fin))
+            self._out.append(build_frame(opcode, data, fin, rsv, mask() if mask else None))
 
     def send_message(self, data: str | bytes | bytearray | memoryview, fin: bool = True,
                      *, compress: bool = True) -> None:

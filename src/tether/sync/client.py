@@ -163,14 +163,16 @@ def _open_stream(
 def _read_response(stream: Socket, buf: bytes, deadline: float | None) -> tuple[Response, bytes]:
     """Read the server's answer to the upgrade request; returns it and the bytes after it."""
     data = bytearray(buf)
+    scanned = 0  # what earlier calls looked at: parsing stays linear
     while True:
-        parsed = parse_response(data)
+        parsed = parse_response(data, scanned)
         if parsed is not None:
             break
         stream.settimeout(remaining(deadline))
         chunk = stream.recv(65536)
         if not chunk:
             raise InvalidMessage("the server closed the connection during the handshake")
+        scanned = len(data)
         data += chunk
     response, used = parsed
     del data[:used]

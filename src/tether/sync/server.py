@@ -119,9 +119,10 @@ class ServerConnection(Connection):
                             self.remote_address)
                 self._reply(reject(400, "This port speaks plain HTTP/WebSocket, not TLS."))
                 return None
+            scanned = len(buf)  # what earlier calls looked at: parsing stays linear
             buf += chunk
             try:
-                parsed = parse_request(buf)
+                parsed = parse_request(buf, scanned)
             except InvalidMessage as exc:
                 logger.info("invalid HTTP request from %s: %s", self.remote_address, exc)
                 self._reply(reject(exc.status, f"Invalid HTTP request: {exc}."))
