@@ -313,3 +313,33 @@ def test_qml_server(port: str) -> None:
     assert lines[1:] == ["Server received message: Hello Server!",
                          "Client received message: Hello Client!",
                          "Client socket closed."]
+
+
+# ---------------------------------------------------------------- bridge
+
+
+def test_bridge_to_tcp_service_and_program() -> None:
+    """examples/bridge.py in front of a real TCP echo service and ``bc``."""
+    service = socket.create_server((HOST, 0))
+    service_port = service.getsockname()[1]
+
+    def echo_service() -> None:
+        conn, _ = service.accept()
+        with conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    threading.Thread(target=echo_service, daemon=True).start()
+    with service:
+        for example, port in serve("bridge.py", "--to", f"{HOST}:{service_port}",
+                                   "--exec", "bc -q"):
+            with tether.sync.connect(f"ws://{HOST}:{port}/tcp") as ws:
+                ws.send(b"\x00\x01 raw bytes")
+                assert ws.recv(timeout=GUARD) == b"\x00\x01 raw bytes"
+            with tether.sync.connect(f"ws://{HOST}:{port}/exec") as ws:
+                ws.send("6*7")
+                assert ws.recv(timeout=GUARD) == "42"
+            with pytest.raises(tether.InvalidStatus) as info:
+                tether.sync.connect(f"ws://{HOST}:{port}/nothing-here")
+            assert info.value.status == 404
+            assert example.proc.poll() is None
