@@ -34,6 +34,10 @@ log "ruff and mypy --strict on src/"
 python3 -m ruff check src tests
 python3 -m mypy --strict src
 
+log "pytest: engines and core on the pure-Python hot path (TETHER_NO_EXTENSIONS=1)"
+python3 -c "import tether._native as n; print('[test] hot path of this install:', n.IMPLEMENTATION)"
+TETHER_NO_EXTENSIONS=1 python3 -m pytest -q -p no:cacheprovider tests/core tests/_native tests/asyncio
+
 log "pytest"
 if [ "$QUICK" = 1 ]; then
   exec python3 -m pytest -m "not slow" -p no:cacheprovider "$@"
