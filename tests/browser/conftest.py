@@ -46,9 +46,14 @@ def spki_hash(cert_pem: Path) -> str:
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tls_certs: CertBundle) -> Iterator[Any]:
-    """A persistent Chromium context with a fresh profile, trusting the test cert."""
+    """A persistent Chromium context with a fresh profile, trusting the test cert.
+
+    Module-scoped on purpose: Playwright's sync API keeps an asyncio loop marked as
+    running in the main thread while it is started, and every later test that calls
+    ``asyncio.run()`` would fail; it stops at the end of each browser test module.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
