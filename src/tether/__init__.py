@@ -12,6 +12,7 @@ from .asyncio import (
     ServerConnection,
     basic_http_response,
     connect,
+    run,
     serve,
 )
 from .core.http11 import Headers, Request, Response
@@ -68,5 +69,6 @@ __all__ = [
     "__version__",
     "basic_http_response",
     "connect",
+    "run",
     "serve",
 ]

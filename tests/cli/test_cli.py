@@ -27,20 +27,23 @@ def tether(*args: str, stdin: str = "", env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=60, env=env or ENV, cwd=ROOT)
 
 
-def _start_server(*args: str) -> tuple[subprocess.Popen[str], int]:
+def _start_server(*args: str) -> tuple[subprocess.Popen[str], int, list[str]]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tether.cli.main", "serve", "--port", str(port), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # printed once listening
-    assert "server on" in line, line
-    return proc, port
+    seen = []
+    for _ in range(20):  # log lines may come first; the banner is printed once listening
+        seen.append(proc.stdout.readline())
+        if "server on" in seen[-1]:
+            return proc, port, seen
+    raise AssertionError(f"no banner from tether serve: {seen}")
 
 
 @pytest.fixture
 def echo_server() -> Iterator[int]:
-    proc, port = _start_server()
+    proc, port, _ = _start_server()
     yield port
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 0
@@ -48,7 +51,7 @@ def echo_server() -> Iterator[int]:
 
 @pytest.fixture
 def wss_server(tls_certs: CertBundle) -> Iterator[int]:
-    proc, port = _start_server("--certfile", str(tls_certs.server.cert),
+    proc, port, _ = _start_server("--certfile", str(tls_certs.server.cert),
                                "--keyfile", str(tls_certs.server.key))
     yield port
     proc.send_signal(signal.SIGTERM)
@@ -106,3 +109,15 @@ def test_proxy_none_ignores_environment(echo_server: int) -> None:
     direct = tether("connect", "--proxy", "none", url, stdin="x\n", env=env)
     assert direct.returncode == 0, direct.stderr
     assert "< x" in direct.stdout
+
+
+def test_serve_on_uvloop() -> None:
+    proc, port, startup = _start_server("--uvloop")
+    try:
+        result = tether("connect", f"ws://127.0.0.1:{port}/", stdin="on uvloop\n")
+        assert result.returncode == 0, result.stderr
+        assert "< on uvloop" in result.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert any("event loop: uvloop" in line for line in startup), startup

@@ -2,6 +2,7 @@
 
 from .client import ClientConnection, connect
 from .connection import Connection, Data
+from .runner import loop_factory, run
 from .server import Server, ServerConnection, basic_http_response, serve
 
 __all__ = [
@@ -12,5 +13,7 @@ __all__ = [
     "ServerConnection",
     "basic_http_response",
     "connect",
+    "loop_factory",
+    "run",
     "serve",
 ]

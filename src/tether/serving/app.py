@@ -31,6 +31,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
+from ..asyncio.runner import run as run_loop
 from ..asyncio.server import ProcessRequest, Server, ServerConnection, serve
 from ..core.handshake import http_response, reject
 from ..core.http11 import Request, Response
@@ -57,6 +58,8 @@ class ServingOptions:
     trusted_proxies: TrustedProxies = dataclasses.field(default_factory=TrustedProxies)
     proxy_protocol: bool = False
     log_format: str = "text"
+    #: Run the event loop on uvloop (``--uvloop``; needs ``pip install tether[uvloop]``).
+    uvloop: bool = False
     max_connections: int | None = None
     #: Clients must send ``Authorization: Bearer <token>`` (or ``?token=<token>``).
     token: str | None = None
@@ -229,8 +232,10 @@ def run(main: Callable[[socket.socket | None], Coroutine[Any, Any, int]],
     """Run ``main(sock)`` in this process, or in ``options.workers`` forked processes
     that share the port with ``SO_REUSEPORT``; returns the exit status (0 when every
     worker exited 0).  SIGTERM/SIGINT to the parent are passed on to the workers."""
+    if options.uvloop:
+        logging.getLogger("tether").info("event loop: uvloop")
     if options.workers <= 1:
-        return asyncio.run(main(None))
+        return run_loop(main(None), uvloop=options.uvloop)
     # Bind here first: with port 0 this picks the port all workers share.  The parent's
     # socket never accepts (the workers' sockets take the connections).
     first = _bind(options.host, options.port, True)
@@ -244,7 +249,7 @@ def run(main: Callable[[socket.socket | None], Coroutine[Any, Any, int]],
             try:
                 _die_with_parent()
                 os.environ["TETHER_WORKER"] = str(i)
-                code = asyncio.run(main(sock))
+                code = run_loop(main(sock), uvloop=options.uvloop)
             except BaseException:
                 logging.getLogger("tether").exception("worker %d failed", i)
             finally:

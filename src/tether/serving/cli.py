@@ -39,6 +39,8 @@ def add_arguments(p: argparse.ArgumentParser, default_port: int = 8765) -> None:
     g.add_argument("--workers", type=int, default=int(_env("TETHER_WORKERS", "1") or 1),
                    metavar="N", help="worker processes sharing the port with SO_REUSEPORT "
                    "(default 1; $TETHER_WORKERS)")
+    g.add_argument("--uvloop", action="store_true",
+                   help="run the event loop on uvloop (pip install 'tether[uvloop]')")
     g.add_argument("--grace", type=parse_duration, default=_env("TETHER_GRACE", "10s"),
                    metavar="DURATION", help="on SIGTERM/SIGINT: stop accepting, close "
                    "connections with 1001 and wait this long for them before dropping them "
@@ -87,6 +89,7 @@ def options_from_args(args: argparse.Namespace) -> ServingOptions:
         host=args.host, port=args.port, workers=max(1, args.workers), grace=grace,
         trusted_proxies=TrustedProxies.parse(args.trusted_proxies),
         proxy_protocol=args.proxy_protocol, log_format=args.log_format,
+        uvloop=args.uvloop,
         max_connections=args.max_connections or None, token=args.token,
         origins=origins, ssl=ssl_ctx,
         serve_kwargs={"max_size": args.max_size or None,
