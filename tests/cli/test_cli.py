@@ -121,3 +121,20 @@ def test_serve_on_uvloop() -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
     assert any("event loop: uvloop" in line for line in startup), startup
+
+
+def test_closed_output_pipe_ends_quietly(echo_server: int) -> None:
+    """``tether connect URL | head -1``: no traceback when the reader goes away."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tether.cli.main", "connect", f"ws://127.0.0.1:{echo_server}/"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=ENV, cwd=ROOT)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc.stdin.write("one\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == "< one\n"
+    proc.stdout.close()  # the reader is gone
+    proc.stdin.write("two\nthree\n")
+    proc.stdin.close()
+    assert proc.wait(timeout=30) in (0, 141)
+    assert "Traceback" not in proc.stderr.read()

@@ -1,13 +1,14 @@
 """``tether``: the command-line entry point.
 
 Exit codes: 0 success, 1 connection failed or closed with an error, 2 usage error,
-130 interrupted.
+130 interrupted, 141 output pipe closed.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from ..version import __version__
@@ -53,6 +54,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (``tether connect ... | head``): stop
+        # quietly, as Unix tools do; point stdout at /dev/null so the interpreter's
+        # final flush doesn't raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool ended by a closed pipe
 
 
 if __name__ == "__main__":  # pragma: no cover
