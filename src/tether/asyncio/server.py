@@ -132,7 +132,7 @@ class ServerConnection(Connection):
             try:
                 response, negotiated = server.handshake.accept(request)
             except InvalidHandshake as exc:
-                if not request.headers.get("Upgrade") and server.http_handler is None:
+                if not request.headers.get("Upgrade"):
                     self.logger.debug("plain HTTP request to %s", request.target)
                 else:
                     self.logger.info("rejected handshake from %s: %s", self.remote_address, exc)
@@ -208,7 +208,6 @@ class Server:
         self.handshake = handshake
         self.process_request = process_request
         self.process_response = process_response
-        self.http_handler: Any = None
         self.connection_options = connection_options
         self._connections: set[ServerConnection] = set()
         self.server: asyncio.Server | None = None

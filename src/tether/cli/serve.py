@@ -34,18 +34,6 @@ def add_demo_parser(sub: Any) -> None:
     ticker.add_parser(sub)
 
 
-def _common(p: argparse.ArgumentParser, default_port: int) -> None:
-    p.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                   help="address to listen on (default 127.0.0.1, $HOST)")
-    p.add_argument("--port", type=int, default=default_port,
-                   help=f"port to listen on (default {default_port}, $PORT)")
-    p.add_argument("--max-size", type=int, default=2**20,
-                   help="largest message accepted, bytes (0 = no limit)")
-    p.add_argument("--no-compression", action="store_true", help="don't offer permessage-deflate")
-    p.add_argument("--certfile", help="serve wss:// with this certificate (PEM)")
-    p.add_argument("--keyfile", help="private key for --certfile (PEM)")
-
-
 def demo_page() -> bytes:
     """The demo's HTML page (packaged with tether)."""
     return importlib.resources.files("tether.cli").joinpath("static/demo.html").read_bytes()
