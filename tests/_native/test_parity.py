@@ -289,3 +289,27 @@ def test_build_frame_keywords() -> None:
     for impl in (_python, _speedups):
         assert impl.build_frame(2, b"ab", fin=False, rsv=0x40, mask=None) == b"\x42\x02ab"
         assert impl.build_frame(opcode=1, payload=b"") == b"\x81\x00"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000), key=st.binary(min_size=4, max_size=4),
+       offset=st.integers(0, 10))
+def test_mask_inplace_is_apply_mask_from_an_offset(data: bytes, key: bytes, offset: int) -> None:
+    assert _speedups is not None
+    whole = _python.apply_mask(b"\0" * offset + data, key)[offset:]
+    for impl in (_python, _speedups):
+        buf = bytearray(data)
+        impl.mask_inplace(memoryview(buf), key, offset)
+        assert bytes(buf) == whole
+
+
+@pytest.mark.parametrize("n", [0, 1, 70_000])
+def test_payload_buffer_fills_through_its_view(n: int) -> None:
+    assert _speedups is not None
+    for impl in (_python, _speedups):
+        payload, view = impl.payload_buffer(n)
+        assert len(payload) == len(view) == n
+        view[:] = b"z" * n
+        assert bytes(payload) == b"z" * n
+    with pytest.raises(ValueError):
+        _speedups.payload_buffer(-1)

@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import os
 
-from ._python import Utf8Decoder, apply_mask, build_frame, parse_frames
+from ._python import (
+    Utf8Decoder,
+    apply_mask,
+    build_frame,
+    mask_inplace,
+    parse_frames,
+    payload_buffer,
+)
 
 IMPLEMENTATION = "python"
 
@@ -23,11 +30,14 @@ if not os.environ.get("TETHER_NO_EXTENSIONS"):  # pragma: no branch
             Utf8Decoder,
             apply_mask,
             build_frame,
+            mask_inplace,
             parse_frames,
+            payload_buffer,
         )
 
         IMPLEMENTATION = "compiled"
     except ImportError:
         pass
 
-__all__ = ["IMPLEMENTATION", "Utf8Decoder", "apply_mask", "build_frame", "parse_frames"]
+__all__ = ["IMPLEMENTATION", "Utf8Decoder", "apply_mask", "build_frame", "mask_inplace",
+           "parse_frames", "payload_buffer"]

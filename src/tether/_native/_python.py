@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from ..exceptions import PayloadTooBig, ProtocolError
 
-__all__ = ["Utf8Decoder", "apply_mask", "build_frame", "parse_frames"]
+__all__ = ["Utf8Decoder", "apply_mask", "build_frame", "mask_inplace", "parse_frames",
+           "payload_buffer"]
 
 
 #: XOR tables for :meth:`bytes.translate`, one per key byte, made when first needed.
@@ -20,6 +21,24 @@ def _xor_table(k: int) -> bytes:
     if table is None:
         table = _XOR_TABLES[k] = bytes(b ^ k for b in range(256))
     return table
+
+
+def payload_buffer(n: int) -> tuple[bytes | bytearray, memoryview]:
+    """A buffer of ``n`` bytes for a large frame's payload and a writable view of it.
+
+    The compiled one gives a ``bytes`` object (filled through the view, then the
+    message itself); here it is a ``bytearray`` that the caller turns into ``bytes``.
+    """
+    if n < 0:
+        raise ValueError("payload_buffer() size must not be negative")
+    buf = bytearray(n)
+    return buf, memoryview(buf)
+
+
+def mask_inplace(buf: bytearray | memoryview, mask: bytes, offset: int) -> None:
+    """XOR ``buf`` with ``mask``, as the bytes from position ``offset`` of a payload."""
+    shift = offset & 3
+    buf[:] = apply_mask(buf, mask[shift:] + mask[:shift])
 
 
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:

@@ -652,7 +652,72 @@ static PyTypeObject Utf8DecoderType = {
 
 /* ------------------------------------------------------------------ module */
 
+/* payload_buffer(n) -> (bytes, memoryview): a bytes object of n bytes, not yet
+ * initialised, and a writable view of its storage, to read a large frame's payload
+ * into (then unmask it in place): the bytes become the message without a copy.
+ * The view holds no reference: the caller keeps the bytes alive while using it, and
+ * shares the bytes only once it is filled. */
+static PyObject *
+payload_buffer(PyObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "payload_buffer() size must not be negative");
+        return NULL;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+    if (b == NULL)
+        return NULL;
+    PyObject *view = PyMemoryView_FromMemory(PyBytes_AS_STRING(b), n, PyBUF_WRITE);
+    if (view == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, b, view);
+    Py_DECREF(b);
+    Py_DECREF(view);
+    return pair;
+}
+
+/* mask_inplace(buf, key, offset): XOR a writable buffer with the key, as bytes
+ * starting at position `offset` of a masked payload (RFC 6455 section 5.3). */
+static PyObject *
+mask_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "mask_inplace() takes 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    Py_ssize_t offset = PyLong_AsSsize_t(args[2]);
+    if (offset == -1 && PyErr_Occurred())
+        return NULL;
+    Py_buffer data, key;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_WRITABLE) < 0)
+        return NULL;
+    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (key.len != 4) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "a masking key is 4 bytes");
+        return NULL;
+    }
+    do_mask((unsigned char *)data.buf, (const unsigned char *)data.buf, (size_t)data.len,
+            (const unsigned char *)key.buf, (unsigned)(offset & 3));
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&key);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef module_methods[] = {
+    {"payload_buffer", (PyCFunction)payload_buffer, METH_O,
+     "payload_buffer(n) -> (bytes, memoryview): n bytes to fill through the view."},
+    {"mask_inplace", (PyCFunction)(void (*)(void))mask_inplace, METH_FASTCALL,
+     "mask_inplace(buf, key, offset): XOR buf with the key, from payload position offset."},
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, mask) -> bytes: XOR data with the 4-byte mask repeated."},
     {"build_frame", (PyCFunction)(void (*)(void))build_frame, METH_FASTCALL | METH_KEYWORDS,
@@ -664,7 +729,7 @@ static PyMethodDef module_methods[] = {
 
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_speedups",
-    "The compiled hot path: parse_frames, build_frame, apply_mask, Utf8Decoder.", -1, module_methods,
+    "The compiled hot path: parse_frames, build_frame, apply_mask, Utf8Decoder, payload_buffer, mask_inplace.", -1, module_methods,
 };
 
 PyMODINIT_FUNC

@@ -1,8 +1,10 @@
 """A WebSocket connection on asyncio: the part both roles share.
 
-:class:`Connection` is the asyncio ``Protocol`` itself: the transport calls
-``data_received`` with bytes, the sans-I/O core turns them into messages, and
-complete messages go straight into a bounded queue that ``recv()`` reads.
+:class:`Connection` is the asyncio ``BufferedProtocol`` itself: the transport reads
+into the buffer the sans-I/O core hands out (``get_buffer``/``buffer_updated``), the
+core turns the bytes into messages, and complete messages go straight into a bounded
+queue that ``recv()`` reads.  ``data_received`` takes bytes from elsewhere (what came
+after a proxy's answer or the opening handshake).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import contextvars
 import logging
 import os
 import struct
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -37,6 +40,21 @@ logger = logging.getLogger("tether")
 _OPEN = State.OPEN  # a module global is found faster than an enum attribute (broadcast loop)
 
 
+class _Scratch(threading.local):
+    """One receive buffer per thread, shared by the connections its event loop serves.
+
+    Reads in a thread are sequential, and each one is consumed (or its incomplete
+    frame copied out) before the next, so an idle connection holds no receive buffer.
+    256 KiB, the size of uvloop's own read buffer.
+    """
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(262144))
+
+
+_scratch = _Scratch()
+
+
 #: Set (as a context variable, around ``connect()``) by a layer that needs to attach its
 #: listeners to a connection before it reads a byte: called as ``hook(connection)`` at
 #: the end of :class:`Connection`'s ``__init__``.  The Qt-style layer uses it.
@@ -44,7 +62,7 @@ connection_created: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "tether_connection_created", default=None)
 
 
-class Connection(asyncio.Protocol):
+class Connection(asyncio.BufferedProtocol):
     """An open (or opening) WebSocket connection.
 
     Read with :meth:`recv` or ``async for message in connection``; write with
@@ -199,6 +217,20 @@ class Connection(asyncio.Protocol):
             self._keepalive = self.loop.call_later(self.ping_interval, self._send_keepalive)
         if self.open_listener is not None:
             self.open_listener()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        protocol = self.protocol
+        if protocol is None:
+            return _scratch.view  # the opening handshake: copied out at once
+        return protocol.get_buffer(_scratch.view)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        protocol = self.protocol
+        if protocol is None:
+            self.data_received(bytes(_scratch.view[:nbytes]))
+            return
+        protocol.buffer_updated(nbytes, _scratch.view)
+        self._after_receive()
 
     def data_received(self, data: bytes) -> None:
         protocol = self.protocol

@@ -25,7 +25,14 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._native import Utf8Decoder, apply_mask, parse_frames
+from .._native import (
+    IMPLEMENTATION,
+    Utf8Decoder,
+    apply_mask,
+    mask_inplace,
+    parse_frames,
+    payload_buffer,
+)
 from ..exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -60,6 +67,15 @@ _JOIN_BELOW = 65536
 
 #: Unmasked data frames from this size on are queued as header and payload (no copy).
 _SPLIT_FRAME_SIZE = 65536
+
+#: A data frame with a payload of at least this size that doesn't arrive in one read
+#: is read straight into the ``bytes`` object that becomes the message (see
+#: ``Protocol.get_buffer``): no copy, and no fresh memory for the engine to fault in.
+#: Only with the compiled hot path, whose ``payload_buffer`` makes that ``bytes``
+#: object without touching it: a peer that declares a large frame gets no resident
+#: memory for it before it sends it.
+_BIG_FRAME = 65536 if IMPLEMENTATION == "compiled" else None
+
 
 #: Close codes after which a close counts as clean: normal, going away, no status.
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
@@ -139,6 +155,15 @@ class Protocol:
             self._allowed_rsv |= ext.rsv_bits
 
         self._buf = bytearray()
+        # A large frame whose payload is read straight into its message: a writable
+        # view of the payload, the payload object, its first byte and masking key,
+        # how much arrived, and whether the last read went there (``get_buffer``).
+        self._big: memoryview | None = None
+        self._big_payload: bytes | bytearray = b""
+        self._big_b0 = 0
+        self._big_key: bytes | None = None
+        self._big_fill = 0
+        self._into_big = False
         self._events: list[Event] = []
         self._out: list[bytes] = []
 
@@ -187,27 +212,157 @@ class Protocol:
 
     # ---------------------------------------------------------------- receiving
 
+    def get_buffer(self, scratch: memoryview) -> memoryview:
+        """Where the next read should go (for an engine on ``asyncio.BufferedProtocol``).
+
+        Usually ``scratch``, a buffer the engine shares between connections (each
+        read is consumed, or its incomplete frame copied out, before the next one);
+        while a large frame is arriving, the rest of its payload, which then becomes
+        the message itself (unmasked in place).  Call :meth:`buffer_updated` with the
+        number of bytes read, before anything else reads into ``scratch``.
+        """
+        big = self._big
+        if big is not None:
+            self._into_big = True
+            return big[self._big_fill:]
+        self._into_big = False
+        return scratch
+
+    def buffer_updated(self, nbytes: int, scratch: memoryview) -> None:
+        """``nbytes`` were read into the buffer :meth:`get_buffer` returned."""
+        if self._into_big:
+            self._into_big = False
+            if self._big is not None:
+                self._big_arrived(nbytes)
+            return
+        self.receive_data(scratch[:nbytes])
+        buf = self._buf
+        if _BIG_FRAME is not None and len(buf) >= 4 and buf[1] & 0x7F >= 126:
+            # An incomplete frame that began in an earlier read (the usual case is
+            # handled by receive_data itself).
+            try:
+                if self._read_big(buf):
+                    self._buf = bytearray()
+            except ProtocolError as exc:
+                self._input_error(exc)
+
+    def _read_big(self, frame: bytearray | memoryview) -> bool:
+        """Read the incomplete frame that ``frame`` starts with straight into its
+        payload, if it is a large data frame; ``False`` (and nothing done) if not."""
+        if (self.state is State.CLOSED or self.failure is not None
+                or self.pending_failure is not None):
+            return False
+        b0, b1 = frame[0], frame[1]
+        length = b1 & 0x7F
+        hdr = 4 if length == 126 else 10
+        if b1 & 0x80:
+            hdr += 4
+        if len(frame) < hdr or b0 & 0x08:
+            return False
+        length = int.from_bytes(frame[2 : 4 if length == 126 else 10], "big")
+        assert _BIG_FRAME is not None
+        if length < _BIG_FRAME or len(frame) - hdr >= length:
+            return False
+        # The same checks as for any frame: its header against the limits (which the
+        # frames before it may have changed) and against the message so far.
+        parse_frames(frame[:hdr], not self._client, self._frame_limit())
+        self._check_header(b0)
+        payload, view = payload_buffer(length)
+        have = len(frame) - hdr
+        view[:have] = frame[hdr:]
+        self._big, self._big_payload, self._big_b0 = view, payload, b0
+        self._big_key = bytes(frame[hdr - 4 : hdr]) if b1 & 0x80 else None
+        self._big_fill = 0
+        self._probe = None  # text is checked from the start of the payload again
+        self._probe_done = 0
+        self._big_arrived(have)
+        return True
+
+    def _big_arrived(self, nbytes: int) -> None:
+        """``nbytes`` more of the large frame's payload: unmask them, check the text so
+        far (as ``_check_partial_frame`` does), and process the frame once it is whole."""
+        view = self._big
+        assert view is not None
+        start = self._big_fill
+        end = self._big_fill = start + nbytes
+        key = self._big_key
+        if key is not None and nbytes:
+            mask_inplace(view[start:end], key, start)
+        b0 = self._big_b0
+        opcode = b0 & 0x0F
+        try:
+            if (not b0 & 0x70 and self.state is State.OPEN and nbytes
+                    and (opcode == _OP_TEXT or (opcode == _OP_CONT
+                                                and self._msg_opcode == _OP_TEXT
+                                                and not self._msg_compressed))):
+                probe = self._probe
+                if probe is None:
+                    probe = self._probe = (self._decoder.copy() if self._decoder is not None
+                                           else Utf8Decoder())
+                try:
+                    probe.decode(view[start:end])
+                except UnicodeDecodeError as exc:
+                    raise InvalidUTF8("invalid UTF-8 in text message") from exc
+            if end < len(view):
+                return
+            payload = self._big_payload
+            self._big, self._big_payload, self._big_key = None, b"", None
+            view.release()
+            self._process_frame(b0, payload if type(payload) is bytes else bytes(payload))
+        except ProtocolError as exc:
+            if self._big is not None:
+                self._big, self._big_payload, self._big_key = None, b"", None
+            self._input_error(exc)
+
+    def _input_error(self, exc: ProtocolError) -> None:
+        if self.defer_failure:
+            self.pending_failure = exc
+            self._buf.clear()
+        else:
+            self.fail(exc.code, str(exc), exc)
+
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes read from the network."""
         if (self.state is State.CLOSED or self.failure is not None or self.eof_received
                 or self.pending_failure is not None):
             return  # "discard any data received after the close frame" (5.5.1)
+        big = self._big
+        if big is not None:
+            # A large frame is being read into its payload: what fits goes there.
+            fill = self._big_fill
+            n = min(len(data), len(big) - fill)
+            big[fill : fill + n] = memoryview(data)[:n]
+            self._big_arrived(n)
+            if n < len(data):
+                self.receive_data(memoryview(data)[n:])
+            return
         buf = self._buf
         try:
             if not buf:
                 # Fast path: parse straight from what was read; only an incomplete
-                # frame at its end is copied into the buffer.
+                # frame at its end is copied into the buffer (before any message is
+                # handed out: ``data`` may be a buffer that the next read reuses).
                 frames, used = parse_frames(data, not self._client, self._frame_limit())
+                rest = None
+                if used != len(data):
+                    if (_BIG_FRAME is not None and len(data) - used >= 4
+                            and data[used + 1] & 0x7F >= 126):
+                        rest = memoryview(data)[used:]  # perhaps a large frame: see below
+                    else:
+                        buf += memoryview(data)[used:] if used else data
                 for b0, payload in frames:
                     self._process_frame(b0, payload)
                     if self._finished():
+                        buf.clear()
                         return
-                if used == len(data):
+                if rest is not None:
+                    if self._read_big(rest):
+                        return
+                    buf += rest
+                if not buf:
                     return
-                buf += memoryview(data)[used:] if used else data
                 if not frames:
-                    if buf:
-                        self._check_partial_frame()
+                    self._check_partial_frame()
                     return
             else:
                 buf += data
@@ -227,11 +382,7 @@ class Protocol:
             if buf:
                 self._check_partial_frame()
         except ProtocolError as exc:
-            if self.defer_failure:
-                self.pending_failure = exc
-                buf.clear()
-            else:
-                self.fail(exc.code, str(exc), exc)
+            self._input_error(exc)
 
     def fail_pending(self) -> None:
         """Fail the connection for the error :attr:`pending_failure` holds, if any."""
@@ -443,7 +594,7 @@ class Protocol:
         self._decoder = None
         self._msg_compressed = False
 
-    def _check_partial_frame(self) -> None:
+    def _check_partial_frame(self, buf: bytearray | memoryview | None = None) -> None:
         """Check the frame whose payload is still arriving, as far as it has arrived.
 
         Its header (which the parser already found within the limits) is checked at
@@ -453,9 +604,11 @@ class Protocol:
         but finds that the byte stream is not, in fact, a valid UTF-8 stream, that
         endpoint MUST _Fail the WebSocket Connection_").  Compressed frames are
         checked once inflated.  Whatever fails here fails the same way when the
-        whole frame arrives in one read.
+        whole frame arrives in one read.  ``buf`` holds the frame so far (default:
+        the receive buffer).
         """
-        buf = self._buf
+        if buf is None:
+            buf = self._buf
         if len(buf) < 2:
             return
         b0, b1 = buf[0], buf[1]
@@ -663,6 +816,7 @@ class Protocol:
             self._send_close_frame(code, reason_bytes.decode("utf-8", "ignore"))
         self.state = State.CLOSING if self.close_rcvd is None else State.CLOSED
         self._buf.clear()
+        self._big, self._big_payload, self._big_key = None, b"", None
 
     def release_pongs(self) -> None:
         """Stop holding pongs back and queue the one held, if any (see ``hold_pongs``)."""

@@ -87,6 +87,11 @@ class ServingConnection(ServerConnection):
         wrapped = _CountingTransport(cast(asyncio.Transport, transport), self.state_.metrics)
         super().connection_made(cast(asyncio.Transport, wrapped))
 
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.protocol is not None:  # before, data_received() counts the bytes
+            self.state_.metrics.bytes_in += nbytes
+        super().buffer_updated(nbytes)
+
     def data_received(self, data: bytes) -> None:
         self.state_.metrics.bytes_in += len(data)
         buf = self._proxy_buf
@@ -108,7 +113,7 @@ class ServingConnection(ServerConnection):
             self._proxy_buf = None
             peer = self.peer_address
             trusted = self.state_.trusted
-            if trusted and (peer is None or peer[0] not in trusted):
+            if trusted and (not peer or peer[0] not in trusted):
                 self.logger.info("PROXY header from untrusted peer %s ignored", peer)
             else:
                 self.proxy_info = info
