@@ -14,6 +14,8 @@ from .asyncio import (
     connect,
     run,
     serve,
+    unix_connect,
+    unix_serve,
 )
 from .core.http11 import Headers, Request, Response
 from .core.protocol import State
@@ -26,6 +28,7 @@ from .exceptions import (
     InvalidHeader,
     InvalidMessage,
     InvalidOrigin,
+    InvalidRedirect,
     InvalidStatus,
     InvalidUpgrade,
     InvalidURI,
@@ -51,6 +54,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidMessage",
     "InvalidOrigin",
+    "InvalidRedirect",
     "InvalidStatus",
     "InvalidURI",
     "InvalidUTF8",
@@ -71,4 +75,6 @@ __all__ = [
     "connect",
     "run",
     "serve",
+    "unix_connect",
+    "unix_serve",
 ]

@@ -9,6 +9,7 @@
     ├── InvalidHandshake                 the opening handshake failed
     │   ├── InvalidMessage               the HTTP request or response is malformed
     │   ├── InvalidStatus                the server answered something other than 101
+    │   ├── InvalidRedirect              a redirect that may not be followed, or too many
     │   ├── InvalidHeader                a header is missing or has a wrong value
     │   │   ├── InvalidUpgrade           Upgrade / Connection are wrong
     │   │   ├── InvalidOrigin            the Origin is not allowed
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidHeader",
     "InvalidMessage",
     "InvalidOrigin",
+    "InvalidRedirect",
     "InvalidStatus",
     "InvalidURI",
     "InvalidUTF8",
@@ -133,6 +135,55 @@ class InvalidStatus(InvalidHandshake):
         self.reason = reason
         self.headers = headers
         self.body = body
+
+    def header(self, name: str) -> str | None:
+        """The first value of the response header ``name`` (case-insensitive), or None."""
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+    @property
+    def location(self) -> str | None:
+        """The ``Location`` of a redirect (3xx) answer."""
+        return self.header("Location")
+
+    @property
+    def challenge(self) -> str | None:
+        """The ``WWW-Authenticate`` challenge of a 401 answer (RFC 9110 section 11.6.1)."""
+        return self.header("WWW-Authenticate")
+
+    @property
+    def realm(self) -> str | None:
+        """The ``realm`` parameter of the :attr:`challenge`, if there is one."""
+        challenge = self.challenge
+        if challenge is None:
+            return None
+        lowered = challenge.lower()
+        at = lowered.find("realm=")
+        if at < 0:
+            return None
+        rest = challenge[at + 6:].lstrip()
+        if rest.startswith('"'):
+            end = rest.find('"', 1)
+            return rest[1:end] if end > 0 else rest[1:]
+        return rest.split(",", 1)[0].strip()
+
+
+class InvalidRedirect(InvalidHandshake):
+    """A redirect the client refused to follow: a ``wss://`` to ``ws://`` downgrade,
+    a missing or unusable ``Location``, or more than ``max_redirects`` in a row.
+
+    ``status`` and ``location`` describe the answer that was refused (None for the
+    too-many case when unknown).
+    """
+
+    def __init__(self, message: str, status: int | None = None,
+                 location: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.location = location
 
 
 class InvalidHeader(InvalidHandshake):

@@ -50,7 +50,7 @@ class TrustedProxies:
                        headers: Headers) -> tuple[str, int] | None:
         """The client's ``(host, port)`` (port 0 when the proxy didn't say), or None
         when the peer is not trusted or sent no forwarding header."""
-        if peer is None or peer[0] not in self:
+        if not peer or peer[0] not in self:  # a Unix socket's peer is ''
             return None
         hops = parse_forwarded(headers.get_all("Forwarded"))
         if not hops:

@@ -21,18 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import socket
 import ssl
 import time
 import urllib.parse
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from typing import Any, TypeAlias
 
 from ..asyncio.client import connect
 from ..asyncio.connection import Connection, connection_created
 from ..core.protocol import DEFAULT_MAX_SIZE, State
 from ..core.proxy import Proxy, get_proxy, parse_proxy
+from ..core.redirect import MAX_REDIRECTS
+from ..core.retry import (
+    DEFAULT_RETRY_ON_CLOSE,
+    Backoff,
+    ProcessException,
+    Reconnector,
+    describing_close_code,
+    process_exception,
+    should_retry_close,
+)
 from ..core.uri import parse_uri
 from ..exceptions import (
     InvalidHandshake,
@@ -159,6 +170,10 @@ class WebSocket(LoopObject):
     active_changed = Signal(bool)
     url_changed = Signal(str)
     error_string_changed = Signal(str)
+    # --- tether's own
+    #: ``reconnecting(attempt, delay)``: the connection was lost (or an attempt failed)
+    #: and :attr:`reconnect` is on; attempt ``attempt`` (from 1) starts in ``delay`` s.
+    reconnecting = Signal(int, float)
 
     def __init__(
         self,
@@ -209,6 +224,16 @@ class WebSocket(LoopObject):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: Any = None
         self._handshake_timer: asyncio.TimerHandle | None = None
+        # reconnection (see the reconnect property and tether.core.retry)
+        self._reconnect = False
+        self._backoff = Backoff()
+        self._retry_on_close: frozenset[int] = DEFAULT_RETRY_ON_CLOSE
+        self._process_exception: ProcessException = process_exception
+        self._reconnector: Reconnector | None = None
+        self._reconnect_timer: asyncio.TimerHandle | None = None
+        self._opened_at: float | None = None
+        self._user_closed = False  # close() or abort() since the last open(): no reconnect
+        self._max_redirects = MAX_REDIRECTS
         self._declare(declared)
 
     # ================================================================ properties
@@ -249,9 +274,9 @@ class WebSocket(LoopObject):
         self.active_changed.emit(active)
         if active:
             if url:
-                self._open(NetworkRequest(url), None)
+                self._user_open(NetworkRequest(url), None)
         else:
-            self._close(CloseCode.NORMAL, "")
+            self._user_close(CloseCode.NORMAL, "")
 
     @property
     def url(self) -> str:
@@ -268,7 +293,7 @@ class WebSocket(LoopObject):
     def _apply_url(self, url: str, active: bool) -> None:
         self.url_changed.emit(url)
         if active and url:
-            self._open(NetworkRequest(url), None)
+            self._user_open(NetworkRequest(url), None)
 
     @property
     def requested_subprotocols(self) -> list[str]:
@@ -506,6 +531,94 @@ class WebSocket(LoopObject):
         self._handshake_timeout = value
 
     @property
+    def max_redirects(self) -> int:
+        """How many 3xx answers in a row :meth:`open` follows (default 10; 0: none).
+        A redirect that leaves the origin drops the credentials; wss:// to ws:// is
+        refused (see docs/clients.md)."""
+        return self._max_redirects
+
+    @max_redirects.setter
+    def max_redirects(self, value: int) -> None:
+        if int(value) < 0:
+            raise ValueError("max_redirects must be >= 0")
+        self._max_redirects = int(value)
+
+    @property
+    def reconnect(self) -> bool:
+        """Open the connection again, after a backoff, when it is lost without the user
+        closing it (default False).  Each wait is announced by :attr:`reconnecting`;
+        :meth:`close` and :meth:`abort` stop it.  A close code outside
+        :attr:`retry_on_close` (1000 and 1008 by default) ends it, and so does an error
+        that :attr:`process_exception` says to keep (a 4xx answer, a bad certificate)."""
+        return self._reconnect
+
+    @reconnect.setter
+    def reconnect(self, value: bool) -> None:
+        self._reconnect = bool(value)
+        if not value:
+            self._loop.invoke(self._stop_reconnecting)
+
+    @property
+    def backoff_initial(self) -> float:
+        """Seconds before the first reconnection (before jitter; default 3)."""
+        return self._backoff.initial
+
+    @backoff_initial.setter
+    def backoff_initial(self, value: float) -> None:
+        self._backoff = dataclasses.replace(
+            self._backoff, initial=float(value), max=max(self._backoff.max, float(value)))
+
+    @property
+    def backoff_factor(self) -> float:
+        """How much each wait grows over the previous one (default 1.618)."""
+        return self._backoff.factor
+
+    @backoff_factor.setter
+    def backoff_factor(self, value: float) -> None:
+        self._backoff = dataclasses.replace(self._backoff, factor=float(value))
+
+    @property
+    def backoff_max(self) -> float:
+        """The longest wait between two attempts, in seconds (default 60)."""
+        return self._backoff.max
+
+    @backoff_max.setter
+    def backoff_max(self, value: float) -> None:
+        self._backoff = dataclasses.replace(
+            self._backoff, max=float(value), initial=min(self._backoff.initial, float(value)))
+
+    @property
+    def backoff(self) -> Backoff:
+        """The whole backoff policy (:class:`tether.core.retry.Backoff`)."""
+        return self._backoff
+
+    @backoff.setter
+    def backoff(self, value: Backoff) -> None:
+        if not isinstance(value, Backoff):
+            raise TypeError("backoff takes a tether.core.retry.Backoff")
+        self._backoff = value
+
+    @property
+    def retry_on_close(self) -> frozenset[int]:
+        """The close codes after which :attr:`reconnect` opens again (default 1001,
+        1006, 1011, 1012, 1013, 1014)."""
+        return self._retry_on_close
+
+    @retry_on_close.setter
+    def retry_on_close(self, value: Collection[int]) -> None:
+        self._retry_on_close = frozenset(int(c) for c in value)
+
+    @property
+    def process_exception(self) -> ProcessException:
+        """``process_exception(exc)``: None to retry a failed attempt, or the exception
+        to give up with (default :func:`tether.core.retry.process_exception`)."""
+        return self._process_exception
+
+    @process_exception.setter
+    def process_exception(self, value: ProcessException) -> None:
+        self._process_exception = value
+
+    @property
     def compression(self) -> str | None:
         """``"deflate"`` (the default) offers permessage-deflate; ``None`` doesn't."""
         return self._compression
@@ -530,17 +643,17 @@ class WebSocket(LoopObject):
             raise TypeError("open() takes a URL string or a NetworkRequest")
         if self._server_side:
             raise UsageError("a server-side WebSocket cannot be opened again")
-        self._loop.invoke(self._open, request, options)
+        self._loop.invoke(self._user_open, request, options)
 
     def close(self, close_code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the closing handshake with ``close_code`` and ``reason`` (clipped to
         123 bytes of UTF-8, as in Qt).  :attr:`disconnected` follows."""
         check_close_code(int(close_code))
-        self._loop.invoke(self._close, int(close_code), _clip_utf8(reason, 123))
+        self._loop.invoke(self._user_close, int(close_code), _clip_utf8(reason, 123))
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake."""
-        self._loop.invoke(self._abort)
+        self._loop.invoke(self._user_abort)
 
     def ping(self, payload: bytes | str = b"") -> None:
         """Send a ping (payload clipped to 125 bytes); :attr:`pong` reports the answer."""
@@ -646,6 +759,49 @@ class WebSocket(LoopObject):
         conn.close_listener = None
         conn.pong_listener = None
 
+    # ---------------------------------------------------------------- reconnection
+
+    def _user_open(self, request: NetworkRequest, options: HandshakeOptions | None) -> None:
+        self._stop_reconnecting()
+        self._user_closed = False
+        self._open(request, options)
+
+    def _user_close(self, code: int, reason: str) -> None:
+        self._stop_reconnecting()
+        self._user_closed = True
+        self._close(code, reason)
+
+    def _user_abort(self) -> None:
+        self._stop_reconnecting()
+        self._user_closed = True
+        self._abort()
+
+    def _stop_reconnecting(self) -> None:
+        """Forget the backoff and cancel a reconnection waiting for its turn."""
+        self._reconnector = None
+        timer, self._reconnect_timer = self._reconnect_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _schedule_reconnect(self) -> None:
+        """Open again after the next backoff delay, announcing it with reconnecting."""
+        if self._reconnector is None:
+            self._reconnector = Reconnector(self._backoff)
+        delay = self._reconnector.next_delay()
+        attempt = self._reconnector.attempt
+        if self._reconnect_timer is not None:
+            self._reconnect_timer.cancel()
+        self._reconnect_timer = self._loop.loop.call_later(delay, self._reconnect_now)
+        logger.info("reconnecting to %s in %.2f s (attempt %d)", self._request.url, delay,
+                    attempt)
+        self.reconnecting.emit(attempt, delay)
+
+    def _reconnect_now(self) -> None:
+        self._reconnect_timer = None
+        if (self._reconnect and not self._server_side and not self._user_closed
+                and self._state is SocketState.UNCONNECTED):
+            self._open(self._request, self._options)
+
     def _open(self, request: NetworkRequest, options: HandshakeOptions | None) -> None:
         if self._state is not SocketState.UNCONNECTED:
             self._detach()
@@ -722,7 +878,7 @@ class WebSocket(LoopObject):
                     return
                 if exc.status == 401 and not tried_auth:
                     tried_auth = True
-                    auth = Authenticator(self._realm(exc))
+                    auth = Authenticator(exc.realm or "")
                     self.authentication_required.emit(auth)
                     if generation != self._generation:
                         return
@@ -744,13 +900,6 @@ class WebSocket(LoopObject):
             raise
         if generation == self._generation:
             self._on_closed()
-
-    @staticmethod
-    def _realm(exc: InvalidStatus) -> str:
-        for name, value in exc.headers:
-            if name.lower() == "www-authenticate" and "realm=" in value:
-                return value.split("realm=", 1)[1].split(",")[0].strip().strip('"')
-        return ""
 
     @staticmethod
     def _proxy_in_use(secure: bool, host: str, port: int,
@@ -779,6 +928,7 @@ class WebSocket(LoopObject):
             max_size=self._max_message, max_queue=None,
             frame_events=True, outgoing_frame_size=self._outgoing_frame_size,
             mask_generator=mask_function(self._mask_generator),
+            max_redirects=self._max_redirects,
         )
         if secure and ctx is not None:
             kwargs["ssl"] = ctx
@@ -803,6 +953,10 @@ class WebSocket(LoopObject):
         self._ignore_ssl = False
         self._set_error(error, text, exc)
         self._set_state(SocketState.UNCONNECTED)
+        if (self._reconnect and not self._user_closed and isinstance(exc, Exception)
+                and self._state is SocketState.UNCONNECTED and self._reconnect_timer is None
+                and self._process_exception(exc) is None):
+            self._schedule_reconnect()
 
     # ---------------------------------------------------------------- connection events
 
@@ -810,6 +964,7 @@ class WebSocket(LoopObject):
         conn = self._conn
         assert conn is not None
         self._apply_limits()
+        self._opened_at = time.monotonic()
         self._set_state(SocketState.CONNECTED)
         if not self._server_side:
             self._connected_emitted = True
@@ -864,6 +1019,17 @@ class WebSocket(LoopObject):
             self.about_to_close.emit()
             self._set_state(SocketState.CLOSING)
         self._finish(emit_error=sent is None and rcvd is None and not self._aborted)
+        described = describing_close_code(
+            rcvd.code if rcvd is not None else None, sent.code if sent is not None else None,
+            p.close_rcvd_then_sent if p is not None else None)
+        if (self._reconnect and not self._server_side and not self._user_closed
+                and self._state is SocketState.UNCONNECTED and self._reconnect_timer is None
+                and should_retry_close(described, self._retry_on_close)):
+            if self._reconnector is None:
+                self._reconnector = Reconnector(self._backoff)
+            if self._opened_at is not None:
+                self._reconnector.connection_lasted(time.monotonic() - self._opened_at)
+            self._schedule_reconnect()
 
     def _finish(self, emit_error: bool) -> None:
         if emit_error and self._state is not SocketState.UNCONNECTED:

@@ -21,7 +21,7 @@ whose option names it shares.  See ``docs/sync.md``.
 
 from ..core.http11 import Headers, Request, Response
 from ..core.protocol import State
-from .client import ClientConnection, connect
+from .client import ClientConnection, connect, unix_connect
 from .connection import Connection, Data
 from .server import Server, ServerConnection, serve
 
@@ -37,4 +37,5 @@ __all__ = [
     "State",
     "connect",
     "serve",
+    "unix_connect",
 ]

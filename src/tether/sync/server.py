@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import selectors
 import socket
 import ssl as ssl_module
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -274,7 +276,8 @@ class Server:
     def _handle(self, sock: socket.socket) -> None:
         conn: ServerConnection | None = None
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn = ServerConnection(self, sock, **self.connection_options)
             with self._lock:
                 self._connections.add(conn)
@@ -370,6 +373,22 @@ def _listen(host: str | None, port: int | None, backlog: int) -> socket.socket:
     return socket.create_server(address[:2], family=family, backlog=backlog)
 
 
+def _listen_unix(path: str, backlog: int) -> socket.socket:
+    """Listen on a Unix domain socket at ``path``, replacing a stale socket file there
+    (as asyncio's ``create_unix_server`` does)."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(
     handler: Handler,
     host: str | None = None,
@@ -393,6 +412,7 @@ def serve(
     max_queue: int | None = 16,
     sock: socket.socket | None = None,
     backlog: int = 128,
+    unix_socket: str | None = None,
 ) -> Server:
     """Listen on ``host:port`` (or ``sock``) and return the :class:`Server`.
 
@@ -400,7 +420,8 @@ def serve(
     runs in a thread per connection; the connection is closed (1000) when it returns,
     or with 1011 if it raises.  Options have the names and meanings of
     :func:`tether.serve`; ``process_request`` and ``process_response`` are plain
-    functions here.  No ``host`` listens on every interface.
+    functions here.  No ``host`` listens on every interface; ``unix_socket`` is a
+    path to listen on (a Unix domain socket) instead of TCP.
     """
     if not callable(handler):
         raise TypeError("serve() needs a handler: a function taking a connection")
@@ -424,7 +445,9 @@ def serve(
             return chained(conn, request, response) if chained else None
 
         process_response = process_response_with_headers
-    if sock is None:
+    if sock is None and unix_socket is not None:
+        sock = _listen_unix(unix_socket, backlog)
+    elif sock is None:
         sock = _listen(host, port, backlog)
     else:
         sock.listen(backlog)
