@@ -317,3 +317,18 @@ def test_headers_mapping_behaviour() -> None:
     with pytest.raises(KeyError):
         h["missing"]
     assert list(h) == [("SET-COOKIE", "c=3")]
+
+
+def test_header_strings_seen_before_are_shared_and_still_checked() -> None:
+    from tether.core.http11 import parse_request
+
+    head = (b"GET / HTTP/1.1\r\nHost: a\r\nX-Thing: :Host\r\nUpgrade: websocket\r\n\r\n")
+    first, _ = parse_request(bytearray(head), 0) or (None, 0)
+    second, _ = parse_request(bytearray(head), 0) or (None, 0)
+    assert first.headers["X-Thing"] == ":Host"  # a value is never taken for a name
+    assert first.headers["Upgrade"] is second.headers["Upgrade"]
+    bad = head.replace(b"X-Thing: :Host", b"X-Thing: a\x01b")
+    with pytest.raises(InvalidMessage):
+        parse_request(bytearray(bad), 0)
+    with pytest.raises(InvalidMessage):
+        parse_request(bytearray(head.replace(b"X-Thing", b"X Thing")), 0)

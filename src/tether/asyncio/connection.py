@@ -55,6 +55,13 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
+#: Shared empty placeholders, replaced by a connection's own container when it first
+#: needs one (never added to: see where they are replaced).
+_NO_MESSAGES: collections.deque[Any] = collections.deque(maxlen=0)
+_NO_PINGS: dict[bytes, Any] = {}
+_NO_LISTENERS: list[Any] = []
+
+
 #: Set (as a context variable, around ``connect()``) by a layer that needs to attach its
 #: listeners to a connection before it reads a byte: called as ``hook(connection)`` at
 #: the end of :class:`Connection`'s ``__init__``.  The Qt-style layer uses it.
@@ -72,6 +79,20 @@ class Connection(asyncio.BufferedProtocol):
 
     is_client = False
 
+    # Slots, not a per-instance dict: with this many attributes, a dict is a third of
+    # an idle connection's memory.  ``__dict__`` stays for subclasses and for
+    # attributes applications attach (made only when the first one is set).
+    __slots__ = (
+        "__dict__", "__weakref__", "_close_timer", "_closed", "_drain_waiters", "_id",
+        "_keepalive", "_keepalive_timeout", "_logger", "_lost_exc", "_messages",
+        "_open_timer", "_paused_reading", "_pending_failure_timer", "_pings", "_recv_waiter",
+        "_sending_fragments", "_write_paused", "close_listener", "close_timeout",
+        "drain_listeners", "frame_events", "frame_listener", "latency", "loop", "max_queue",
+        "max_size", "message_listener", "open_listener", "open_timeout",
+        "outgoing_frame_size", "ping_interval", "ping_timeout", "pong_listener", "protocol",
+        "request", "response", "subprotocol", "transport", "write_limit",
+    )
+
     def __init__(
         self,
         *,
@@ -85,7 +106,7 @@ class Connection(asyncio.BufferedProtocol):
         frame_events: bool = False,
         outgoing_frame_size: int | None = None,
     ) -> None:
-        self.id = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         self.max_size = max_size
         self.max_queue = max_queue
         self.write_limit = write_limit
@@ -102,16 +123,15 @@ class Connection(asyncio.BufferedProtocol):
         self.request: Request | None = None
         self.response: Response | None = None
         self.subprotocol: str | None = None
-        self.logger: logging.LoggerAdapter[logging.Logger] = logging.LoggerAdapter(
-            logger, {"connection": self}
-        )
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
-        self._messages: collections.deque[Data] = collections.deque()
+        # Made when first needed (an idle connection holds none of them).
+        self._messages: collections.deque[Data] = _NO_MESSAGES
         self._recv_waiter: asyncio.Future[None] | None = None
         self._paused_reading = False
         self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = {}
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._pings: dict[bytes, tuple[float, asyncio.Future[float]]] = _NO_PINGS
         self._keepalive: asyncio.TimerHandle | None = None
         self._keepalive_timeout: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -133,12 +153,33 @@ class Connection(asyncio.BufferedProtocol):
         self.open_listener: Any = None
         #: Called (no arguments) each time the write buffer drains below the low-water
         #: mark after being full: how :mod:`tether.pubsub` flushes what it held back.
-        self.drain_listeners: list[Any] = []
+        #: A list of its own once a listener is added (see :meth:`add_drain_listener`).
+        self.drain_listeners: list[Any] = _NO_LISTENERS
         created = connection_created.get()
         if created is not None:
             created(self)
 
     # ------------------------------------------------------------ properties
+
+    @property
+    def id(self) -> uuid.UUID:
+        """A unique identifier for this connection (for logs), made when first asked for."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """The ``tether`` logger, with this connection in each record's ``connection``."""
+        if self._logger is None:
+            self._logger = logging.LoggerAdapter(logger, {"connection": self})
+        return self._logger
+
+    def add_drain_listener(self, listener: Any) -> None:
+        """Call ``listener()`` each time the write buffer drains after being full."""
+        if self.drain_listeners is _NO_LISTENERS:
+            self.drain_listeners = []
+        self.drain_listeners.append(listener)
 
     @property
     def state(self) -> State:
@@ -290,11 +331,14 @@ class Connection(asyncio.BufferedProtocol):
         if self.message_listener is not None:
             self.message_listener(data)
             return
-        self._messages.append(data)
+        messages = self._messages
+        if messages is _NO_MESSAGES:
+            messages = self._messages = collections.deque()
+        messages.append(data)
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if (self.max_queue is not None and len(self._messages) >= self.max_queue
+        if (self.max_queue is not None and len(messages) >= self.max_queue
                 and not self._paused_reading and self.transport is not None):
             self._paused_reading = True
             self.transport.pause_reading()
@@ -339,12 +383,14 @@ class Connection(asyncio.BufferedProtocol):
         if self.protocol is not None and self.protocol.hold_pongs:
             self.protocol.release_pongs()
             self._flush()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-        for listener in list(self.drain_listeners):
-            listener()
+        waiters, self._drain_waiters = self._drain_waiters, None
+        if waiters:
+            for w in waiters:
+                if not w.done():
+                    w.set_result(None)
+        if self.drain_listeners:
+            for listener in list(self.drain_listeners):
+                listener()
 
     def eof_received(self) -> bool | None:
         if self.protocol is not None:
@@ -426,6 +472,7 @@ class Connection(asyncio.BufferedProtocol):
                     await waiter
                 finally:
                     self._recv_waiter = None
+                messages = self._messages  # made by the first message (see _on_message)
         data = messages.popleft()
         if self._paused_reading and len(messages) <= (self.max_queue or 0) // 4:
             self._paused_reading = False
@@ -491,6 +538,8 @@ class Connection(asyncio.BufferedProtocol):
         """Wait until the write buffer is below the write limit."""
         if self._write_paused and not self._closed.done():
             fut = self.loop.create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
             self._drain_waiters.append(fut)
             await fut
             if self._closed.done() and self.protocol and self.protocol.state is not State.OPEN:
@@ -581,10 +630,15 @@ class Connection(asyncio.BufferedProtocol):
             if payload in self._pings:
                 raise UsageError("a ping with this payload is already waiting for its pong")
         fut: asyncio.Future[float] = self.loop.create_future()
-        self._pings[payload] = (time.monotonic(), fut)
+        self._waiting_pings()[payload] = (time.monotonic(), fut)
         p.send_ping(payload)
         self._flush()
         return await fut
+
+    def _waiting_pings(self) -> dict[bytes, tuple[float, asyncio.Future[float]]]:
+        if self._pings is _NO_PINGS:
+            self._pings = {}
+        return self._pings
 
     async def pong(self, data: str | bytes = b"") -> None:
         """Send an unsolicited pong (a one-way heartbeat)."""
@@ -598,7 +652,7 @@ class Connection(asyncio.BufferedProtocol):
             return
         payload = struct.pack("!d", time.monotonic())
         fut: asyncio.Future[float] = self.loop.create_future()
-        self._pings[payload] = (time.monotonic(), fut)
+        self._waiting_pings()[payload] = (time.monotonic(), fut)
         p.send_ping(payload)
         self._flush()
         if self.ping_timeout is not None:

@@ -11,11 +11,14 @@ import os
 import socket
 import ssl as ssl_module
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ..core.proxy import Proxy, ProxyHandshake, proxy_handshake
 from ..exceptions import ProxyError
 from ..tls import clarify_tls_error, client_ssl_context
+
+if TYPE_CHECKING:
+    from .connection import Connection
 
 __all__ = ["create_connection_via_proxy", "open_tunnel"]
 
@@ -209,7 +212,7 @@ async def open_tunnel(
 
 
 async def create_connection_via_proxy(
-    protocol_factory: Callable[[], asyncio.Protocol],
+    protocol_factory: Callable[[], Connection],
     proxy: Proxy,
     host: str,
     port: int,
@@ -219,7 +222,7 @@ async def create_connection_via_proxy(
     ssl_to_proxy: ssl_module.SSLContext | None = None,
     ssl_handshake_timeout: float | None = None,
     user_agent: str | None = None,
-) -> tuple[asyncio.Transport, asyncio.Protocol]:
+) -> tuple[asyncio.Transport, Connection]:
     """Like ``loop.create_connection(protocol_factory, host, port, ssl=...)``, via ``proxy``.
 
     Opens the tunnel, runs TLS over it when ``ssl`` is given (``server_hostname``
@@ -231,7 +234,6 @@ async def create_connection_via_proxy(
     transport, leftover = await open_tunnel(
         proxy, host, port, loop=loop, ssl_to_proxy=ssl_to_proxy, user_agent=user_agent
     )
-    protocol: asyncio.Protocol | None = None
     try:
         if ssl is not None:
             if leftover:

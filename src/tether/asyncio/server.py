@@ -7,13 +7,14 @@ import inspect
 import logging
 import socket
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from ..core.extensions.base import ServerExtensionFactory
 from ..core.extensions.compression import server_extensions
 from ..core.handshake import (
     HeadersLike,
+    Negotiated,
     SelectSubprotocol,
     ServerHandshake,
     http_response,
@@ -24,11 +25,13 @@ from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
 from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
 from .connection import Connection
 
-__all__ = ["Server", "ServerConnection", "serve"]
+__all__ = ["Server", "ServerConnection", "serve", "unix_serve"]
 
 logger = logging.getLogger("tether.server")
 
 Handler = Callable[["ServerConnection"], Awaitable[Any]]
+#: What the handshake buffer becomes once the handshake is done (no buffer kept).
+_NO_BYTES = b""
 #: What a request or response hook returns: an answer that replaces the default, or None.
 HookResult = Response | Awaitable[Response | None] | None
 ProcessRequest = Callable[["ServerConnection", Request], HookResult]
@@ -38,13 +41,17 @@ ProcessResponse = Callable[["ServerConnection", Request, Response], HookResult]
 class ServerConnection(Connection):
     """The server side of a WebSocket connection, as handed to the handler."""
 
+    __slots__ = ("_buf", "_handshake_task", "_handshaking", "_hook_paused", "_refused",
+                 "handler_task", "server")
+
     def __init__(self, server: Server, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.server = server
-        self._buf = bytearray()
+        self._buf: bytearray | bytes = bytearray()  # the request, until the handshake is done
         self._handshaking = False
         self.handler_task: asyncio.Task[None] | None = None
         self._handshake_task: asyncio.Task[None] | None = None
+        self._hook_paused = False
         self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -80,10 +87,11 @@ class ServerConnection(Connection):
     def _handshake_data(self, data: bytes) -> None:
         if self._refused:
             return  # answered 503 already: what the peer sends is dropped
-        if self._handshaking:
-            self._buf += data  # the request is being processed; keep what follows
-            return
         buf = self._buf
+        assert isinstance(buf, bytearray), "no request is read once the handshake is done"
+        if self._handshaking:
+            buf += data  # the request is being processed; keep what follows
+            return
         if not buf and data[:1] == b"\x16":
             self.logger.info("TLS handshake received on a plain-text port from %s",
                              self.remote_address)
@@ -103,12 +111,7 @@ class ServerConnection(Connection):
         del buf[:used]
         self.request = request
         self._handshaking = True
-        if self.transport is not None:
-            # Read nothing more while the hooks run: what the peer sends meanwhile
-            # waits in the socket buffers, not in ours.
-            self.transport.pause_reading()
-        # Keep a reference: the loop holds tasks weakly.
-        self._handshake_task = self.loop.create_task(self._handshake(request))
+        self._handshake(request)
 
     def _reply(self, response: Response, close: bool = True) -> None:
         """Answer with plain HTTP and close: nothing after it is read as a request."""
@@ -119,40 +122,89 @@ class ServerConnection(Connection):
                 self.transport.close()
         self.server._count_handshake(response.status)
 
-    async def _handshake(self, request: Request) -> None:
+    def _handshake(self, request: Request) -> None:
+        """Answer the opening handshake: at once when the hooks are plain functions
+        (no task, nothing kept), in a task when a hook returns an awaitable."""
+        server = self.server
+        if server.process_request is not None:
+            try:
+                answer = server.process_request(self, request)
+            except Exception:
+                self._hook_failed()
+                return
+            if inspect.isawaitable(answer):
+                self._await_hook(self._after_request_hook(request, answer))
+                return
+            if answer is not None:
+                self._reply(answer)
+                return
+        self._accept(request)
+
+    def _await_hook(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self.transport is not None:
+            # Read nothing more while the hook runs: what the peer sends meanwhile
+            # waits in the socket buffers, not in ours.
+            self.transport.pause_reading()
+            self._hook_paused = True
+        # Keep a reference: the loop holds tasks weakly.
+        self._handshake_task = self.loop.create_task(coro)
+
+    def _hook_failed(self) -> None:
+        self.logger.exception("error in the opening handshake hooks")
+        self._reply(reject(500, "Failed to open a WebSocket connection."))
+
+    async def _after_request_hook(self, request: Request, answer: Awaitable[Any]) -> None:
+        try:
+            result = await answer
+        except Exception:
+            self._hook_failed()
+            return
+        if result is not None:
+            self._reply(result)
+            return
+        self._accept(request)
+
+    def _accept(self, request: Request) -> None:
         server = self.server
         try:
-            if server.process_request is not None:
-                answer = server.process_request(self, request)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-                if answer is not None:
-                    self._reply(answer)
-                    return
+            response, negotiated = server.handshake.accept(request)
+        except InvalidHandshake as exc:
+            if not request.headers.get("Upgrade"):
+                self.logger.debug("plain HTTP request to %s", request.target)
+            else:
+                self.logger.info("rejected handshake from %s: %s", self.remote_address, exc)
+            self._reply(server.handshake.error_response(exc))
+            return
+        if server.process_response is not None:
             try:
-                response, negotiated = server.handshake.accept(request)
-            except InvalidHandshake as exc:
-                if not request.headers.get("Upgrade"):
-                    self.logger.debug("plain HTTP request to %s", request.target)
-                else:
-                    self.logger.info("rejected handshake from %s: %s", self.remote_address, exc)
-                self._reply(server.handshake.error_response(exc))
-                return
-            if server.process_response is not None:
                 answer = server.process_response(self, request, response)
-                if inspect.isawaitable(answer):
-                    answer = await answer
-                if answer is not None:
-                    response = answer
-                    if response.status != 101:
-                        self._reply(response)
-                        return
+            except Exception:
+                self._hook_failed()
+                return
+            if inspect.isawaitable(answer):
+                self._await_hook(self._after_response_hook(response, negotiated, answer))
+                return
+            if answer is not None:
+                response = answer
+        self._open(response, negotiated)
+
+    async def _after_response_hook(self, response: Response, negotiated: Negotiated,
+                                   answer: Awaitable[Any]) -> None:
+        try:
+            result = await answer
         except Exception:
-            self.logger.exception("error in the opening handshake hooks")
-            self._reply(reject(500, "Failed to open a WebSocket connection."))
+            self._hook_failed()
+            return
+        self._open(result if result is not None else response, negotiated)
+
+    def _open(self, response: Response, negotiated: Negotiated) -> None:
+        """Send the server's answer; on 101, switch to WebSocket and start the handler."""
+        if response.status != 101:
+            self._reply(response)
             return
         if self.transport is None or self.transport.is_closing():
             return
+        server = self.server
         if server.closing:
             self._reply(reject(503, "Server is shutting down."))
             return
@@ -164,11 +216,14 @@ class ServerConnection(Connection):
             Role.SERVER, max_size=self.max_size, extensions=negotiated.extensions,
             frame_events=self.frame_events, outgoing_frame_size=self.outgoing_frame_size,
         ))
-        self.transport.resume_reading()
-        if self._buf:
-            rest = bytes(self._buf)
-            self._buf.clear()
-            self.data_received(rest)
+        self._handshake_task = None
+        if self._hook_paused:
+            self._hook_paused = False
+            self.transport.resume_reading()
+        buf = self._buf
+        self._buf = _NO_BYTES
+        if buf:
+            self.data_received(bytes(buf))
         self.handler_task = self.loop.create_task(self._run_handler())
 
     async def _run_handler(self) -> None:
@@ -304,6 +359,8 @@ class serve:
     ``max_connections_per_ip`` those from one remote address: a connection past either
     gets ``503 Service Unavailable`` (with ``Retry-After``) before its request is read.
     Both are off (None) by default; see docs/security.md.
+
+    ``unix_socket`` is a path to listen on (a Unix domain socket) instead of TCP.
     """
 
     def __init__(
@@ -332,6 +389,7 @@ class serve:
         additional_headers: HeadersLike | None = None,
         max_connections: int | None = None,
         max_connections_per_ip: int | None = None,
+        unix_socket: str | None = None,
         **kwargs: Any,
     ) -> None:
         if not callable(handler):
@@ -369,6 +427,8 @@ class serve:
             self._server_kwargs["ssl_handshake_timeout"] = open_timeout
         self._host = host
         self._port = port
+        #: Listen on this Unix domain socket path instead of TCP (see :func:`unix_serve`).
+        self._unix_socket = unix_socket
         self._options = dict(
             max_size=max_size, max_queue=max_queue, write_limit=write_limit,
             ping_interval=ping_interval, ping_timeout=ping_timeout,
@@ -389,7 +449,10 @@ class serve:
         )
         loop = asyncio.get_running_loop()
         kwargs = {k: v for k, v in self._server_kwargs.items() if v is not None}
-        if kwargs.get("sock") is not None:
+        if self._unix_socket is not None:
+            server.server = await loop.create_unix_server(
+                server._make_connection, self._unix_socket, **kwargs)
+        elif kwargs.get("sock") is not None:
             server.server = await loop.create_server(server._make_connection, **kwargs)
         else:
             server.server = await loop.create_server(
@@ -406,6 +469,14 @@ class serve:
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         await self.server.close()
+
+
+def unix_serve(handler: Handler, path: str, **kwargs: Any) -> serve:
+    """Serve WebSocket connections on the Unix domain socket ``path`` (a stale socket
+    file left there is replaced); ``kwargs`` are the options of :class:`serve`.
+    Connections from a Unix socket have no IP address: ``remote_address`` is ``""``
+    and ``max_connections_per_ip`` does not count them."""
+    return serve(handler, unix_socket=path, **kwargs)
 
 
 def _ip_of(conn: ServerConnection) -> str | None:

@@ -42,6 +42,16 @@ _BAD_VALUE_BYTES = frozenset(range(0x00, 0x20)) - {0x09} | {0x7F}
 # For bytes.translate(None, ...): what is left after deleting these is invalid.
 _TCHAR_BYTES = bytes(sorted(_TCHAR))
 _TARGET_BYTES = bytes(range(0x21, 0x7F))  # a request-target is visible ASCII
+_GOOD_VALUE_BYTES = bytes(b for b in range(256) if b not in _BAD_VALUE_BYTES)
+
+#: Header names and short values already seen, decoded: the same few strings recur in
+#: every handshake, and each connection keeps its request, so sharing them saves
+#: memory per connection and work per handshake.  Bounded: once full, nothing more is
+#: added (a peer sending odd headers only misses the cache).
+_NAMES: dict[bytes, str] = {}
+_VALUES: dict[bytes, str] = {}
+_DECODED_MAX = 1024
+_SHORT_VALUE = 64
 
 
 class Headers:
@@ -176,13 +186,23 @@ def _parse_fields(lines: list[bytes]) -> Headers:
         name, sep, value = line.partition(b":")
         if not sep or not name:
             raise InvalidMessage(f"malformed header line: {line[:60]!r}")
-        if not all(c in _TCHAR for c in name):
-            # Includes "No whitespace is allowed between the field name and colon".
-            raise InvalidMessage(f"invalid header name: {name[:60]!r}")
+        name_str = _NAMES.get(name)
+        if name_str is None:
+            if name.translate(None, _TCHAR_BYTES):
+                # Includes "No whitespace is allowed between the field name and colon".
+                raise InvalidMessage(f"invalid header name: {name[:60]!r}")
+            name_str = name.decode("ascii")
+            if len(_NAMES) < _DECODED_MAX:
+                _NAMES[name] = name_str
         value = value.strip(b" \t")
-        if any(c in _BAD_VALUE_BYTES for c in value):
-            raise InvalidMessage(f"invalid character in header {name.decode()}")
-        items.append((name.decode("ascii"), value.decode("latin-1")))
+        value_str = _VALUES.get(value)
+        if value_str is None:
+            if value.translate(None, _GOOD_VALUE_BYTES):
+                raise InvalidMessage(f"invalid character in header {name_str}")
+            value_str = value.decode("latin-1")
+            if len(value) <= _SHORT_VALUE and len(_VALUES) < _DECODED_MAX:
+                _VALUES[value] = value_str
+        items.append((name_str, value_str))
     return Headers(items)
 
 

@@ -127,6 +127,19 @@ _OP_PONG = Opcode.PONG.value
 class Protocol:
     """One WebSocket connection's protocol state, for either role."""
 
+    # Slots, not a per-instance dict: an idle connection's memory is mostly its objects'
+    # attribute tables.  ``__dict__`` stays for attributes others attach.
+    __slots__ = (
+        "__dict__", "_allowed_rsv", "_big", "_big_b0", "_big_fill", "_big_key",
+        "_big_payload", "_buf", "_client", "_decoder", "_events", "_held_from", "_held_pong",
+        "_held_size", "_into_big", "_mask", "_msg_chunks", "_msg_compressed", "_msg_opcode",
+        "_msg_size", "_msg_text", "_out", "_probe", "_probe_done", "_send_opcode",
+        "close_rcvd", "close_rcvd_then_sent", "close_sent", "defer_failure",
+        "eof_received", "extensions", "failure", "frame_events", "hold_pongs",
+        "max_frame_size", "max_size", "on_message", "outgoing_frame_size",
+        "pending_failure", "role", "state",
+    )
+
     def __init__(
         self,
         role: Role,

@@ -157,7 +157,7 @@ class Hub:
         if sub is None:
             sub = self._subs[conn] = _Subscriber(conn)
             sub.listener = lambda: self._drained(sub)
-            conn.drain_listeners.append(sub.listener)
+            conn.add_drain_listener(sub.listener)
             task = conn.loop.create_task(conn.wait_closed())
             self._watchers.add(task)
             task.add_done_callback(lambda t: self._closed(t, conn))

@@ -124,12 +124,12 @@ class ServingConnection(ServerConnection):
                 return
         super().data_received(data)
 
-    async def _handshake(self, request: Request) -> None:
+    def _handshake(self, request: Request) -> None:
         if self.proxy_info is None:
             forwarded = self.state_.trusted.client_address(self.peer_address, request.headers)
             if forwarded is not None:
                 self.client_address = forwarded
-        await super()._handshake(request)
+        super()._handshake(request)
 
     def _start(self, protocol: Any) -> None:
         super()._start(protocol)
