@@ -8,38 +8,16 @@
 #
 #   scripts/install-browser.sh
 #
-# Idempotent and quick when everything is there.  Needs root (or sudo) on Debian bookworm.
-# Daemons the packages would start are kept from starting by a policy-rc.d for the install.
+# Idempotent and quick when everything is there (scripts/lib/apt.sh).  Needs root (or sudo)
+# on Debian bookworm.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 log() { echo "[install-browser] $*"; }
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
-declare -A DEB_BINARIES=(
-  [redis-server]=/usr/bin/redis-server
-  [chromium]=/usr/bin/chromium
-  [chromium-driver]=/usr/bin/chromedriver
-)
-missing=()
-for pkg in "${!DEB_BINARIES[@]}"; do
-  [ -x "${DEB_BINARIES[$pkg]}" ] || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  policy=/usr/sbin/policy-rc.d
-  made_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod +x "$policy"
-    made_policy=1
-    trap '$SUDO rm -f "$policy"' EXIT
-  fi
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
-  if [ "$made_policy" -eq 1 ]; then $SUDO rm -f "$policy"; trap - EXIT; fi
-fi
+# shellcheck source=lib/apt.sh
+source "$(dirname "$0")/lib/apt.sh"
+apt_install_missing redis-server=/usr/bin/redis-server chromium=/usr/bin/chromium \
+  chromium-driver=/usr/bin/chromedriver
 
 py_missing=()
 python3 -c 'import redis, sys; sys.exit(int(redis.__version__.split(".")[0]) < 5)' 2>/dev/null \
