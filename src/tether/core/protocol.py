@@ -77,6 +77,9 @@ _SPLIT_FRAME_SIZE = 65536
 _BIG_FRAME = 65536 if IMPLEMENTATION == "compiled" else None
 
 
+#: What :meth:`Protocol.data_to_send` returns when nothing is queued (never modified).
+_NOTHING_TO_SEND: list[bytes] = []
+
 #: Close codes after which a close counts as clean: normal, going away, no status.
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
 
@@ -859,7 +862,10 @@ class Protocol:
 
     def data_to_send(self) -> list[bytes]:
         """Bytes queued for the network since the last call (write them in order)."""
-        out, self._out = self._out, []
+        out = self._out
+        if not out:
+            return _NOTHING_TO_SEND  # no new list per call: broadcasts call this per peer
+        self._out = []
         return out
 
     def close_expected(self) -> bool:
