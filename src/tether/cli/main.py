@@ -12,16 +12,34 @@ import os
 import sys
 
 from ..version import __version__
-from . import bridge, connect, serve
+from . import bench, bridge, connect, serve
 
 __all__ = ["main"]
 
 EPILOG = """\
+commands:
+  serve     echo or broadcast WebSocket server, static files on the same port
+  connect   interactive client (like wscat); pipes and --json for scripts
+  bench     load-test an echo server: throughput and latency percentiles
+  bridge    gateways: TCP, a process's stdio, HTTP polling <-> WebSocket
+  demo      stock-ticker demo in the browser
+  Run "tether COMMAND --help" for a command's options and examples.
+
 examples:
-  tether demo                          stock-ticker demo: live prices on http://127.0.0.1:8000/
-  tether serve --port 9000             echo server on ws://127.0.0.1:9000/
-  tether connect ws://127.0.0.1:9000/  send the lines you type, print what arrives
-  echo hi | tether connect ws://127.0.0.1:9000/   send one line, print the reply, exit
+  tether serve --port 9000                       echo server on ws://127.0.0.1:9000/
+  tether serve --mode broadcast --static ./site  a chat room and its page on one port
+  tether connect ws://127.0.0.1:9000/            send the lines you type, print what arrives
+  echo hi | tether connect ws://127.0.0.1:9000/  send one line, print the reply, exit
+  tether connect --json -x hi ws://127.0.0.1:9000/   one JSON object per event
+  tether bench -c 10 --duration 5 ws://127.0.0.1:9000/
+  tether demo                                    live prices on http://127.0.0.1:8000/
+
+exit status:
+  0    success (connect: the connection closed normally, 1000/1001)
+  1    failure: could not connect, closed with an error code, no reply, bench errors
+  2    usage error (bad option or argument)
+  130  interrupted (Ctrl-C, SIGINT)
+  141  the output pipe closed (tether ... | head)
 """
 
 
@@ -35,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve.add_parser(sub)
     connect.add_parser(sub)
+    bench.add_parser(sub)
     bridge.add_parser(sub)
     serve.add_demo_parser(sub)
     return parser
