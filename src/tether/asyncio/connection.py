@@ -37,7 +37,9 @@ __all__ = ["Connection", "Data"]
 
 Data = str | bytes
 logger = logging.getLogger("tether")
-_OPEN = State.OPEN  # a module global is found faster than an enum attribute (broadcast loop)
+# Module globals are found faster than enum attributes (hot paths).
+_OPEN = State.OPEN
+_CLOSED = State.CLOSED
 
 
 class _Scratch(threading.local):
@@ -89,7 +91,8 @@ class Connection(asyncio.BufferedProtocol):
         "_sending_fragments", "_write_paused", "close_listener", "close_timeout",
         "drain_listeners", "frame_events", "frame_listener", "latency", "loop", "max_queue",
         "max_size", "message_listener", "open_listener", "open_timeout",
-        "outgoing_frame_size", "ping_interval", "ping_timeout", "pong_listener", "protocol",
+        "outgoing_frame_size", "ping_interval", "ping_listener", "ping_timeout",
+        "pong_listener", "protocol",
         "request", "response", "subprotocol", "transport", "write_limit",
     )
 
@@ -145,6 +148,8 @@ class Connection(asyncio.BufferedProtocol):
         #: Optional listeners the Qt-style layer attaches (frame, pong, bytes written).
         self.frame_listener: Any = None
         self.pong_listener: Any = None
+        #: ``ping_listener(payload)`` hears each ping received (the pong is sent already).
+        self.ping_listener: Any = None
         #: ``message_listener(data)`` takes complete messages instead of the recv() queue;
         #: ``close_listener(code, reason)`` hears the peer's close frame;
         #: ``open_listener()`` runs once the handshake succeeded, before any frame is read.
@@ -308,11 +313,13 @@ class Connection(asyncio.BufferedProtocol):
                 self.transport.writelines(out)  # several frames, one call
         if protocol.failure is not None:
             self._log_failure(protocol.failure)
-        if protocol.close_expected():
             self._close_transport()
-        elif protocol.state is State.CLOSED and self._close_timer is None:
-            # Client: the close handshake is done, the server should close TCP now.
-            self._arm_close_timer()
+        elif protocol.state is _CLOSED:
+            if protocol.close_expected():
+                self._close_transport()
+            elif self._close_timer is None:
+                # Client: the close handshake is done, the server should close TCP now.
+                self._arm_close_timer()
 
     def _fail_pending(self) -> None:
         """Fail the connection for a protocol error that was waiting behind messages."""
@@ -354,7 +361,9 @@ class Connection(asyncio.BufferedProtocol):
                 if self.close_listener is not None:
                     self.close_listener(event.code, event.reason)
             elif isinstance(event, Ping):
-                pass  # the core already answered
+                # The core has queued the pong already.
+                if self.ping_listener is not None:
+                    self.ping_listener(event.payload)
             else:  # Message, when frame events are on
                 self._on_message(event.data)
 
@@ -558,10 +567,21 @@ class Connection(asyncio.BufferedProtocol):
         ``write_limit``.  ``compress=False`` skips compression for this message.
         """
         if isinstance(message, (str, bytes, bytearray, memoryview)):
-            if self._sending_fragments:
-                raise ConcurrencyError("a fragmented message is being sent by another coroutine")
-            self._check_sendable().send_message(message, compress=compress)
-            self._flush()
+            p = self.protocol
+            if (p is None or p.state is not _OPEN or self._sending_fragments
+                    or self._closed.done()):
+                if self._sending_fragments:
+                    raise ConcurrencyError(
+                        "a fragmented message is being sent by another coroutine")
+                p = self._check_sendable()  # raises
+            p.send_message(message, compress=compress)
+            out = p.data_to_send()
+            t = self.transport
+            if out and t is not None and not t.is_closing():
+                if len(out) == 1:
+                    t.write(out[0])
+                else:
+                    t.writelines(out)  # several frames, one call
             if self._write_paused:
                 await self.drain()
             return

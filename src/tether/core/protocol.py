@@ -77,8 +77,10 @@ _SPLIT_FRAME_SIZE = 65536
 _BIG_FRAME = 65536 if IMPLEMENTATION == "compiled" else None
 
 
-#: What :meth:`Protocol.data_to_send` returns when nothing is queued (never modified).
+#: What :meth:`Protocol.data_to_send` and :meth:`Protocol.events_received` return when
+#: there is nothing (never modified).
 _NOTHING_TO_SEND: list[bytes] = []
+_NO_EVENTS: list[Event] = []
 
 #: Close codes after which a close counts as clean: normal, going away, no status.
 _OK_CLOSE_CODES = frozenset({1000, 1001, 1005})
@@ -119,6 +121,7 @@ class _MaskSource:
         return key
 
 
+_OPEN = State.OPEN
 _OP_TEXT = Opcode.TEXT.value
 _OP_BINARY = Opcode.BINARY.value
 _OP_CONT = Opcode.CONT.value
@@ -418,7 +421,10 @@ class Protocol:
 
     def events_received(self) -> list[Event]:
         """Events since the last call."""
-        events, self._events = self._events, []
+        events = self._events
+        if not events:
+            return _NO_EVENTS  # no new list per read when messages go to on_message
+        self._events = []
         return events
 
     def _frame_limit(self) -> int | None:
@@ -717,6 +723,17 @@ class Protocol:
         message go through :meth:`send_continuation`.  With ``outgoing_frame_size``
         set, a long message is split into frames of that size.
         """
+        if (fin and self.state is _OPEN and not self._send_opcode and not self.extensions
+                and self._mask is None and self.outgoing_frame_size is None
+                and len(data) < 16384):
+            # Fast path: a small whole message from a server, no extension (the same
+            # frame as below, without the branches that can't apply).
+            if type(data) is bytes:
+                self._out.append(build_frame(_OP_BINARY, data))
+                return
+            if type(data) is str:
+                self._out.append(build_frame(_OP_TEXT, data.encode()))
+                return
         self._check_open()
         if self._send_opcode:
             raise UsageError("a fragmented message is being sent: finish it with "
