@@ -59,7 +59,14 @@ _scratch = _Scratch()
 
 #: Shared empty placeholders, replaced by a connection's own container when it first
 #: needs one (never added to: see where they are replaced).
-_NO_MESSAGES: collections.deque[Any] = collections.deque(maxlen=0)
+class _Empty(collections.deque[Any]):
+    """The shared empty message queue: adding to it is a bug, said loudly."""
+
+    def append(self, item: Any) -> None:
+        raise RuntimeError("tether bug: a message was added to the shared empty queue")
+
+
+_NO_MESSAGES: collections.deque[Any] = _Empty()
 _NO_PINGS: dict[bytes, Any] = {}
 _NO_LISTENERS: list[Any] = []
 
