@@ -22,7 +22,7 @@ from ..core.handshake import (
 )
 from ..core.http11 import Request, Response, build_response, parse_request
 from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
-from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage
+from ..exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, UsageError
 from .connection import Connection
 
 __all__ = ["Server", "ServerConnection", "serve", "unix_serve"]
@@ -312,8 +312,26 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The TCP port of the first listening socket (handy with port 0)."""
-        return int(self.sockets[0].getsockname()[1])
+        """The TCP port of the first listening socket (handy with port 0).
+
+        A server on a Unix domain socket has no port: this raises
+        :class:`~tether.UsageError`; read :attr:`unix_socket` (or :attr:`sockets`)."""
+        sockets = self.sockets
+        if not sockets:
+            raise UsageError("the server has no listening socket (closed?), hence no port")
+        sock = sockets[0]
+        if sock.family == getattr(socket, "AF_UNIX", None):
+            raise UsageError(f"a server on a Unix domain socket has no port: it listens on "
+                             f"{sock.getsockname()!r} (see Server.unix_socket)")
+        return int(sock.getsockname()[1])
+
+    @property
+    def unix_socket(self) -> str | None:
+        """The path of the Unix domain socket listened on; None for a TCP server."""
+        for sock in self.sockets:
+            if sock.family == getattr(socket, "AF_UNIX", None):
+                return _unix_path(sock)
+        return None
 
     async def close(self, close_connections: bool = True, code: int = 1001,
                     reason: str = "server shutting down") -> None:
@@ -477,6 +495,13 @@ def unix_serve(handler: Handler, path: str, **kwargs: Any) -> serve:
     Connections from a Unix socket have no IP address: ``remote_address`` is ``""``
     and ``max_connections_per_ip`` does not count them."""
     return serve(handler, unix_socket=path, **kwargs)
+
+
+def _unix_path(sock: socket.socket) -> str:
+    """The path a Unix domain socket is bound to (``""`` when unnamed; an abstract
+    Linux name is returned as it is, starting with NUL)."""
+    name = sock.getsockname()
+    return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else str(name)
 
 
 def _ip_of(conn: ServerConnection) -> str | None:

@@ -31,11 +31,9 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..asyncio import ClientConnection, connect
-from ..core.events import Ping
 from ..exceptions import ConnectionClosed, TetherError
 
 __all__ = ["add_parser", "run_connect"]
@@ -430,18 +428,8 @@ class Session:
             output.pong(payload, latency if payload in self.own_pings else None)
 
         ws.pong_listener = on_pong
-        # Incoming pings are answered by the core and not reported by the connection;
-        # look at the events on their way in (a ping_listener on Connection would be
-        # the tidier hook).
-        original: Callable[[list[Any]], None] = ws._process_events
-
-        def process_events(events: list[Any]) -> None:
-            for event in events:
-                if isinstance(event, Ping):
-                    output.ping(event.payload)
-            original(events)
-
-        setattr(ws, "_process_events", process_events)  # noqa: B010 - an instance override
+        # Incoming pings: the core has queued the pong already; just report them.
+        ws.ping_listener = output.ping
 
     def watch_messages(self) -> None:
         """Print messages as the connection delivers them, in the order they came with

@@ -22,10 +22,13 @@ secure mode, and through tether's asyncio server connection for the handshake.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
+import os
 import socket
 import ssl
+import stat
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -49,6 +52,7 @@ from .websocket import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_OUTGOING_FRAME_SIZE,
     WebSocket,
+    socket_address,
 )
 
 __all__ = ["WebSocketServer"]
@@ -119,6 +123,8 @@ class WebSocketServer(LoopObject):
         self._host = "127.0.0.1"
         self._port = 0
         self._sock: socket.socket | None = None
+        #: (path, inode) of the Unix socket file listen_unix() made: close() removes it.
+        self._unix_file: tuple[str, int] | None = None
         self._accepting = True
         self._reader_fd: int | None = None  # the listening fd the loop watches
         self._closing = False
@@ -218,24 +224,49 @@ class WebSocketServer(LoopObject):
         """QML's ``listen``, read side (set it with ``listen=True`` or :meth:`listen`)."""
         return self._sock is not None
 
+    def _sockname(self) -> tuple[str, int]:
+        sock = self._sock
+        if sock is None:
+            return "", 0
+        try:
+            return socket_address(sock.getsockname())
+        except OSError:  # closed meanwhile by another thread
+            return "", 0
+
+    def _is_unix(self) -> bool:
+        sock = self._sock
+        return sock is not None and sock.family == getattr(socket, "AF_UNIX", None)
+
     @property
     def server_address(self) -> str:
-        return str(self._sock.getsockname()[0]) if self._sock is not None else ""
+        """The address listened on (``serverAddress()``); the path for a Unix socket."""
+        return self._sockname()[0]
 
     @property
     def server_port(self) -> int:
-        return int(self._sock.getsockname()[1]) if self._sock is not None else 0
+        """The port listened on (``serverPort()``); 0 for a Unix socket."""
+        return self._sockname()[1]
+
+    @property
+    def unix_socket(self) -> str | None:
+        """The path of the Unix domain socket listened on (see :meth:`listen_unix`);
+        ``None`` when listening on TCP or not at all."""
+        return self._sockname()[0] if self._is_unix() else None
 
     @property
     def server_url(self) -> str:
-        """``ws://address:port`` (``wss://`` in secure mode); ``""`` when not listening."""
+        """``ws://address:port`` (``wss://`` in secure mode); ``""`` when not listening.
+        On a Unix socket, ``ws://localhost``: the URL to open with the client's
+        ``unix_socket`` set to :attr:`unix_socket`."""
         if self._sock is None:
             return ""
-        address = self.server_address
+        scheme = "wss" if self._secure_mode is SslMode.SECURE_MODE else "ws"
+        if self._is_unix():
+            return f"{scheme}://localhost"
+        address, port = self._sockname()
         if ":" in address:
             address = f"[{address}]"
-        scheme = "wss" if self._secure_mode is SslMode.SECURE_MODE else "ws"
-        return f"{scheme}://{address}:{self.server_port}"
+        return f"{scheme}://{address}:{port}"
 
     url = server_url
 
@@ -321,6 +352,36 @@ class WebSocketServer(LoopObject):
         self._adopt(sock)
         return True
 
+    def listen_unix(self, path: str | os.PathLike[str]) -> bool:
+        """Listen on the Unix domain socket ``path`` instead of TCP (a stale socket
+        file left there is replaced; :meth:`close` removes the one it made).  Returns
+        whether it worked; :attr:`error_string` says why not.  Clients connect with
+        their ``unix_socket`` property (or ``tether.unix_connect``)."""
+        if not hasattr(socket, "AF_UNIX"):
+            raise UsageError("Unix domain sockets are not available on this platform")
+        if self._sock is not None:
+            self._set_error(CloseCode.ABNORMAL_DISCONNECTION,
+                            "The server is already listening.")
+            return False
+        if self._secure_mode is SslMode.SECURE_MODE and self._ssl_configuration is None:
+            raise UsageError("a secure server needs its ssl_configuration (an SSLContext, "
+                             "see tether.tls.server_ssl_context) before listen_unix()")
+        where = os.fspath(path)
+        try:
+            sock = _bind_unix(where, max(128, self._max_pending))
+            try:
+                inode = os.stat(where).st_ino
+            except OSError:
+                sock.close()
+                raise
+        except OSError as exc:
+            self._set_error(CloseCode.ABNORMAL_DISCONNECTION,
+                            f"{exc.strerror or exc}: {where}")
+            return False
+        self._unix_file = (where, inode)
+        self._adopt(sock)
+        return True
+
     def _bind(self, host: str, port: int) -> socket.socket:
         backlog = max(128, self._max_pending)
         if host in ("", "::") and socket.has_dualstack_ipv6():
@@ -335,7 +396,8 @@ class WebSocketServer(LoopObject):
 
     def set_native_descriptor(self, descriptor: int) -> bool:
         """Serve on a listening socket given by its file descriptor, which the server
-        then owns (``setNativeDescriptor()``).  Whether it is a listening TCP socket."""
+        then owns (``setNativeDescriptor()``).  Whether it is a listening stream socket
+        (TCP, or a Unix domain socket)."""
         if self._sock is not None:
             return False
         try:
@@ -359,8 +421,9 @@ class WebSocketServer(LoopObject):
         """Stop listening; close the pending connections (1001, "Server closed.").
         Connections already taken stay open.  :attr:`closed` follows."""
         sock, self._sock = self._sock, None  # not listening from now on, in every thread
+        unix_file, self._unix_file = self._unix_file, None
         self._closing = True
-        self._loop.invoke(self._close, sock)
+        self._loop.invoke(self._close, sock, unix_file)
 
     def pause_accepting(self) -> None:
         """Stop accepting: new connections wait in the kernel's backlog."""
@@ -384,8 +447,8 @@ class WebSocketServer(LoopObject):
             return None
 
     def handle_connection(self, sock: socket.socket) -> None:
-        """Serve a TCP socket accepted elsewhere: TLS (secure mode), handshake, then a
-        pending connection like any other (``handleConnection()``)."""
+        """Serve a TCP (or Unix domain) socket accepted elsewhere: TLS (secure mode),
+        handshake, then a pending connection like any other (``handleConnection()``)."""
         if not isinstance(sock, socket.socket):
             raise TypeError("handle_connection() takes a connected socket.socket")
         sock.setblocking(False)
@@ -530,15 +593,42 @@ class WebSocketServer(LoopObject):
         ws = self._starting.pop(conn)
         await ws._serve(conn)
 
-    def _close(self, sock: socket.socket | None) -> None:
+    def _close(self, sock: socket.socket | None, unix_file: tuple[str, int] | None) -> None:
         if sock is not None:
             if self._reader_fd == sock.fileno():
                 self._stop_reading()
             sock.close()
+        if unix_file is not None:
+            _remove_socket_file(*unix_file)
         pending, self._pending = list(self._pending), deque()
         for ws in pending:
             ws.close(CloseCode.GOING_AWAY, "Server closed.")
         self._loop.loop.call_soon(self.closed.emit)
 
     def __repr__(self) -> str:
-        return f"<WebSocketServer {self._server_name!r} {self.server_url or 'not listening'}>"
+        where = self.unix_socket if self._is_unix() else self.server_url
+        return f"<WebSocketServer {self._server_name!r} {where or 'not listening'}>"
+
+
+def _bind_unix(path: str, backlog: int) -> socket.socket:
+    """A listening Unix domain socket at ``path``; a stale socket file there is
+    replaced (as asyncio's ``create_unix_server`` does), any other file is kept."""
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.remove(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _remove_socket_file(path: str, inode: int) -> None:
+    """Remove the socket file a server made, unless another took its place since."""
+    with contextlib.suppress(OSError):
+        st = os.stat(path)
+        if stat.S_ISSOCK(st.st_mode) and st.st_ino == inode:
+            os.remove(path)

@@ -23,6 +23,7 @@ import asyncio
 import base64
 import dataclasses
 import logging
+import os
 import socket
 import ssl
 import time
@@ -115,6 +116,11 @@ def _socket_error(exc: BaseException) -> tuple[SocketError, str]:
         return SocketError.SSL_HANDSHAKE_FAILED_ERROR, SslError.from_exception(exc).error_string
     if isinstance(exc, ConnectionRefusedError):
         return SocketError.CONNECTION_REFUSED_ERROR, "Connection refused"
+    if isinstance(exc, FileNotFoundError):
+        # No Unix socket at the path: QLocalSocket's ServerNotFoundError is Qt's
+        # HostNotFoundError.
+        where = f": {exc.filename}" if exc.filename else ""
+        return SocketError.HOST_NOT_FOUND_ERROR, f"Unix socket not found{where}"
     if isinstance(exc, socket.gaierror):
         return SocketError.HOST_NOT_FOUND_ERROR, f"Host not found: {exc.strerror or exc}"
     if isinstance(exc, TimeoutError):
@@ -126,6 +132,18 @@ def _socket_error(exc: BaseException) -> tuple[SocketError, str]:
     if isinstance(exc, OSError):
         return SocketError.NETWORK_ERROR, exc.strerror or str(exc)
     return SocketError.UNKNOWN_SOCKET_ERROR, f"{type(exc).__name__}: {exc}"
+
+
+def socket_address(info: Any) -> tuple[str, int]:
+    """``(address, port)`` from a transport's ``peername``/``sockname``: ``(ip, port)``
+    for TCP, ``(path, 0)`` for a Unix socket (``""`` when that end is unnamed)."""
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]), int(info[1])
+    if isinstance(info, bytes):  # an abstract (Linux) Unix socket name
+        return info.decode("utf-8", "surrogateescape"), 0
+    if isinstance(info, str):
+        return info, 0
+    return "", 0
 
 
 def _insecure_context() -> ssl.SSLContext:
@@ -234,6 +252,7 @@ class WebSocket(LoopObject):
         self._opened_at: float | None = None
         self._user_closed = False  # close() or abort() since the last open(): no reconnect
         self._max_redirects = MAX_REDIRECTS
+        self._unix_socket: str | None = None
         self._declare(declared)
 
     # ================================================================ properties
@@ -390,24 +409,28 @@ class WebSocket(LoopObject):
     def _address(self, key: str) -> tuple[str, int]:
         conn = self._conn
         info = conn.transport.get_extra_info(key) if conn is not None and conn.transport else None
-        if not info:
-            return "", 0
-        return str(info[0]), int(info[1])
+        return socket_address(info)
 
     @property
     def local_address(self) -> str:
+        """This end's IP address (``localAddress()``); over a Unix socket, the path
+        this end is bound to: ``""`` for a client, the server's path server side."""
         return self._address("sockname")[0]
 
     @property
     def local_port(self) -> int:
+        """This end's TCP port (``localPort()``); 0 over a Unix socket."""
         return self._address("sockname")[1]
 
     @property
     def peer_address(self) -> str:
+        """The peer's IP address (``peerAddress()``); over a Unix socket, the path the
+        peer is bound to: the server's path for a client, ``""`` server side."""
         return self._address("peername")[0]
 
     @property
     def peer_port(self) -> int:
+        """The peer's TCP port (``peerPort()``); 0 over a Unix socket."""
         return self._address("peername")[1]
 
     @property
@@ -542,6 +565,22 @@ class WebSocket(LoopObject):
         if int(value) < 0:
             raise ValueError("max_redirects must be >= 0")
         self._max_redirects = int(value)
+
+    @property
+    def unix_socket(self) -> str | None:
+        """The path of a Unix domain socket to connect to instead of TCP (default
+        ``None``: TCP).  The URL still gives the ``Host`` header and the request path
+        (``ws://localhost/`` is fine); no proxy is used.  Used from the next
+        :meth:`open`, and by reconnections (redirects stay on the same socket)."""
+        return self._unix_socket
+
+    @unix_socket.setter
+    def unix_socket(self, value: str | os.PathLike[str] | None) -> None:
+        if value is not None:
+            value = os.fspath(value)
+            if not isinstance(value, str) or not value:
+                raise TypeError("unix_socket takes a path (str or os.PathLike) or None")
+        self._unix_socket = value
 
     @property
     def reconnect(self) -> bool:
@@ -932,9 +971,16 @@ class WebSocket(LoopObject):
         )
         if secure and ctx is not None:
             kwargs["ssl"] = ctx
+        path = self._unix_socket
+        if path is not None:
+            kwargs["unix_socket"] = path
         token = connection_created.set(adopt)
         try:
             return await connect(self._request.url, **kwargs)
+        except FileNotFoundError as exc:
+            if path is None or exc.filename:
+                raise
+            raise FileNotFoundError(exc.errno, exc.strerror, path) from exc
         finally:
             connection_created.reset(token)
 

@@ -214,8 +214,22 @@ class Server:
 
     @property
     def port(self) -> int:
-        """The TCP port the server listens on (handy with port 0)."""
+        """The TCP port the server listens on (handy with port 0).
+
+        A server on a Unix domain socket has no port: this raises
+        :class:`~tether.UsageError`; read :attr:`unix_socket` (or :attr:`socket`)."""
+        if self.socket.family == getattr(socket, "AF_UNIX", None):
+            raise UsageError(f"a server on a Unix domain socket has no port: it listens on "
+                             f"{self.socket.getsockname()!r} (see Server.unix_socket)")
         return int(self.socket.getsockname()[1])
+
+    @property
+    def unix_socket(self) -> str | None:
+        """The path of the Unix domain socket listened on; None for a TCP server."""
+        if self.socket.family != getattr(socket, "AF_UNIX", None):
+            return None
+        name = self.socket.getsockname()
+        return name.decode("utf-8", "surrogateescape") if isinstance(name, bytes) else str(name)
 
     @property
     def connections(self) -> set[ServerConnection]:
