@@ -102,9 +102,12 @@ def test_process_ended_when_socket_closes(caplog: pytest.LogCaptureFixture) -> N
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return True
-            # A zombie until reaped: check its state.
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().split(") ", 1)[1][0] == "Z"
+            # A zombie until reaped: check its state (it may be reaped meanwhile).
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(") ", 1)[1][0] == "Z"
+            except (FileNotFoundError, ProcessLookupError):
+                return True
 
         await until(gone, what=f"process {pid} to end")
         await server.close()
