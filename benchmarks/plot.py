@@ -30,6 +30,9 @@ COLS = [("echo 64", "64 B"), ("echo 1024", "1 KiB"), ("echo 16384", "16 KiB"),
 
 
 def main() -> None:
+    if sys.argv[1:2] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     src = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "results.json"
     dst = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parent / "docs" / "performance.png"
     data = json.loads(src.read_text())

@@ -38,6 +38,9 @@ def run_hypothesis(names: list[str], examples: int) -> None:
 
 def main() -> None:
     args = sys.argv[1:]
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     # Not imported yet: atheris instruments only what is imported inside its block.
     names = ("http_request", "http_response", "frames", "frames_deflate", "frames_structured")
     if not args or args[0] not in ("all", *names):

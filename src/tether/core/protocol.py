@@ -724,15 +724,17 @@ class Protocol:
         set, a long message is split into frames of that size.
         """
         if (fin and self.state is _OPEN and not self._send_opcode and not self.extensions
-                and self._mask is None and self.outgoing_frame_size is None
-                and len(data) < 16384):
-            # Fast path: a small whole message from a server, no extension (the same
-            # frame as below, without the branches that can't apply).
+                and self.outgoing_frame_size is None and len(data) < 16384):
+            # Fast path: a small whole message, no extension (the same frame as below,
+            # without the branches that can't apply).
+            mask = self._mask
             if type(data) is bytes:
-                self._out.append(build_frame(_OP_BINARY, data))
+                self._out.append(build_frame(_OP_BINARY, data, True, 0,
+                                             mask() if mask is not None else None))
                 return
             if type(data) is str:
-                self._out.append(build_frame(_OP_TEXT, data.encode()))
+                self._out.append(build_frame(_OP_TEXT, data.encode(), True, 0,
+                                             mask() if mask is not None else None))
                 return
         self._check_open()
         if self._send_opcode:
