@@ -76,6 +76,18 @@ class Terminal:
             self.read(0.05)
 
     def type(self, keys: str) -> None:
+        # Between two lines the program is back in cooked mode for a moment, where the
+        # terminal itself would take ^D and backspace (readline would never see them):
+        # a person can't type that fast, a test can. So wait until readline reads raw
+        # again (for at most a few seconds: some keys go to a program not reading).
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                if not termios.tcgetattr(self.fd)[3] & termios.ICANON:
+                    break
+            except termios.error:
+                break  # the program has gone
+            self.read(0.01)
         os.write(self.fd, keys.encode())
 
     def wait(self, timeout: float = 20) -> int:
