@@ -34,12 +34,17 @@ log "ruff and mypy --strict on src/"
 python3 -m ruff check src tests
 python3 -m mypy --strict src
 
-log "pytest: engines and core on the pure-Python hot path (TETHER_NO_EXTENSIONS=1)"
 python3 -c "import tether._native as n; print('[test] hot path of this install:', n.IMPLEMENTATION)"
-TETHER_NO_EXTENSIONS=1 python3 -m pytest -q -p no:cacheprovider tests/core tests/_native tests/asyncio
-
-log "pytest"
 if [ "$QUICK" = 1 ]; then
+  log "pytest (quick): engines and core on the pure-Python hot path (TETHER_NO_EXTENSIONS=1)"
+  TETHER_NO_EXTENSIONS=1 python3 -m pytest -q -p no:cacheprovider tests/core tests/_native tests/asyncio
+  log "pytest (quick): everything but the slow tests, compiled hot path"
   exec python3 -m pytest -m "not slow" -p no:cacheprovider "$@"
 fi
-exec python3 -m pytest -p no:cacheprovider "$@"
+# The whole suite on both builds: the compiled hot path (what a plain install gives),
+# then the pure-Python fallback (TETHER_NO_EXTENSIONS=1, inherited by every process the
+# tests start: servers, CLI, Autobahn testees).
+log "pytest: the whole suite, compiled hot path"
+python3 -m pytest -p no:cacheprovider "$@"
+log "pytest: the whole suite again, pure-Python hot path (TETHER_NO_EXTENSIONS=1)"
+TETHER_NO_EXTENSIONS=1 exec python3 -m pytest -p no:cacheprovider "$@"
