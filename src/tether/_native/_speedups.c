@@ -94,6 +94,24 @@ pick_mask_impl(void)
 #endif
 }
 
+/* Read a 4-byte masking key from any buffer into `out`: 0, or -1 with an exception. */
+static int
+read_key(PyObject *obj, unsigned char out[4])
+{
+    Py_buffer key;
+    if (PyObject_GetBuffer(obj, &key, PyBUF_SIMPLE) < 0)
+        return -1;
+    int ok = key.len == 4;
+    if (ok)
+        memcpy(out, key.buf, 4);
+    PyBuffer_Release(&key);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "a masking key is 4 bytes");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 apply_mask(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -101,30 +119,24 @@ apply_mask(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "apply_mask() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
-    Py_buffer data, key;
+    Py_buffer data;
+    unsigned char key[4];
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0)
         return NULL;
     if (data.len == 0) {
         PyBuffer_Release(&data);
         return PyBytes_FromStringAndSize(NULL, 0);
     }
-    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+    if (read_key(args[1], key) < 0) {
         PyBuffer_Release(&data);
-        return NULL;
-    }
-    if (key.len != 4) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&key);
-        PyErr_SetString(PyExc_ValueError, "a masking key is 4 bytes");
         return NULL;
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, data.len);
     if (out != NULL) {
         do_mask((unsigned char *)PyBytes_AS_STRING(out), (const unsigned char *)data.buf,
-                (size_t)data.len, (const unsigned char *)key.buf, 0);
+                (size_t)data.len, key, 0);
     }
     PyBuffer_Release(&data);
-    PyBuffer_Release(&key);
     return out;
 }
 
@@ -187,21 +199,14 @@ build_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         PyErr_SetString(StructError, "ubyte format requires 0 <= number <= 255");
         return NULL;
     }
-    Py_buffer payload, key;
+    Py_buffer payload;
+    unsigned char key[4];
     int masked = slots[4] != Py_None;
     if (PyObject_GetBuffer(slots[1], &payload, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (masked) {
-        if (PyObject_GetBuffer(slots[4], &key, PyBUF_SIMPLE) < 0) {
-            PyBuffer_Release(&payload);
-            return NULL;
-        }
-        if (key.len != 4) {
-            PyBuffer_Release(&payload);
-            PyBuffer_Release(&key);
-            PyErr_SetString(PyExc_ValueError, "a masking key is 4 bytes");
-            return NULL;
-        }
+    if (masked && read_key(slots[4], key) < 0) {
+        PyBuffer_Release(&payload);
+        return NULL;
     }
     size_t n = (size_t)payload.len;
     size_t hdr = n < 126 ? 2 : n < 65536 ? 4 : 10;
@@ -226,16 +231,14 @@ build_frame(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *k
         }
         o += hdr;
         if (masked) {
-            memcpy(o, key.buf, 4);
-            do_mask(o + 4, (const unsigned char *)payload.buf, n, (const unsigned char *)key.buf, 0);
+            memcpy(o, key, 4);
+            do_mask(o + 4, (const unsigned char *)payload.buf, n, key, 0);
         }
         else if (n) {
             memcpy(o, payload.buf, n);
         }
     }
     PyBuffer_Release(&payload);
-    if (masked)
-        PyBuffer_Release(&key);
     return out;
 }
 
@@ -693,23 +696,17 @@ mask_inplace(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t offset = PyLong_AsSsize_t(args[2]);
     if (offset == -1 && PyErr_Occurred())
         return NULL;
-    Py_buffer data, key;
+    Py_buffer data;
+    unsigned char key[4];
     if (PyObject_GetBuffer(args[0], &data, PyBUF_WRITABLE) < 0)
         return NULL;
-    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+    if (read_key(args[1], key) < 0) {
         PyBuffer_Release(&data);
-        return NULL;
-    }
-    if (key.len != 4) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&key);
-        PyErr_SetString(PyExc_ValueError, "a masking key is 4 bytes");
         return NULL;
     }
     do_mask((unsigned char *)data.buf, (const unsigned char *)data.buf, (size_t)data.len,
-            (const unsigned char *)key.buf, (unsigned)(offset & 3));
+            key, (unsigned)(offset & 3));
     PyBuffer_Release(&data);
-    PyBuffer_Release(&key);
     Py_RETURN_NONE;
 }
 
