@@ -138,7 +138,7 @@ class Protocol:
     __slots__ = (
         "__dict__", "_allowed_rsv", "_big", "_big_b0", "_big_fill", "_big_key",
         "_big_payload", "_buf", "_client", "_decoder", "_events", "_held_from", "_held_pong",
-        "_held_size", "_into_big", "_mask", "_msg_chunks", "_msg_compressed", "_msg_opcode",
+        "_held_size", "_mask", "_msg_chunks", "_msg_compressed", "_msg_opcode",
         "_msg_size", "_msg_text", "_out", "_probe", "_probe_done", "_send_opcode",
         "close_rcvd", "close_rcvd_then_sent", "close_sent", "defer_failure",
         "eof_received", "extensions", "failure", "frame_events", "hold_pongs",
@@ -176,13 +176,12 @@ class Protocol:
         self._buf = bytearray()
         # A large frame whose payload is read straight into its message: a writable
         # view of the payload, the payload object, its first byte and masking key,
-        # how much arrived, and whether the last read went there (``get_buffer``).
+        # and how much arrived.
         self._big: memoryview | None = None
         self._big_payload: bytes | bytearray = b""
         self._big_b0 = 0
         self._big_key: bytes | None = None
         self._big_fill = 0
-        self._into_big = False
         self._events: list[Event] = []
         self._out: list[bytes] = []
 
@@ -241,29 +240,15 @@ class Protocol:
         number of bytes read, before anything else reads into ``scratch``.
         """
         big = self._big
-        if big is not None:
-            self._into_big = True
-            return big[self._big_fill:]
-        self._into_big = False
-        return scratch
+        return scratch if big is None else big[self._big_fill:]
 
     def buffer_updated(self, nbytes: int, scratch: memoryview) -> None:
-        """``nbytes`` were read into the buffer :meth:`get_buffer` returned."""
-        if self._into_big:
-            self._into_big = False
-            if self._big is not None:
-                self._big_arrived(nbytes)
-            return
-        self.receive_data(scratch[:nbytes])
-        buf = self._buf
-        if _BIG_FRAME is not None and len(buf) >= 4 and buf[1] & 0x7F >= 126:
-            # An incomplete frame that began in an earlier read (the usual case is
-            # handled by receive_data itself).
-            try:
-                if self._read_big(buf):
-                    self._buf = bytearray()
-            except ProtocolError as exc:
-                self._input_error(exc)
+        """``nbytes`` were read into the buffer :meth:`get_buffer` returned (the engine
+        calls the two back to back, so ``_big`` still says which one it was)."""
+        if self._big is not None:
+            self._big_arrived(nbytes)
+        else:
+            self.receive_data(scratch[:nbytes])
 
     def _read_big(self, frame: bytearray | memoryview) -> bool:
         """Read the incomplete frame that ``frame`` starts with straight into its
@@ -308,30 +293,21 @@ class Protocol:
         if key is not None and nbytes:
             mask_inplace(view[start:end], key, start)
         b0 = self._big_b0
-        opcode = b0 & 0x0F
         try:
-            if (not b0 & 0x70 and self.state is State.OPEN and nbytes
-                    and (opcode == _OP_TEXT or (opcode == _OP_CONT
-                                                and self._msg_opcode == _OP_TEXT
-                                                and not self._msg_compressed))):
-                probe = self._probe
-                if probe is None:
-                    probe = self._probe = (self._decoder.copy() if self._decoder is not None
-                                           else Utf8Decoder())
-                try:
-                    probe.decode(view[start:end])
-                except UnicodeDecodeError as exc:
-                    raise InvalidUTF8("invalid UTF-8 in text message") from exc
+            if nbytes and self._carries_text(b0):
+                self._probe_text(view[start:end])
             if end < len(view):
                 return
             payload = self._big_payload
-            self._big, self._big_payload, self._big_key = None, b"", None
+            self._drop_big()
             view.release()
             self._process_frame(b0, payload if type(payload) is bytes else bytes(payload))
         except ProtocolError as exc:
-            if self._big is not None:
-                self._big, self._big_payload, self._big_key = None, b"", None
+            self._drop_big()
             self._input_error(exc)
+
+    def _drop_big(self) -> None:
+        self._big, self._big_payload, self._big_key = None, b"", None
 
     def _input_error(self, exc: ProtocolError) -> None:
         if self.defer_failure:
@@ -399,6 +375,10 @@ class Protocol:
                 if not frames or len(buf) < 2:
                     break
             if buf:
+                if (_BIG_FRAME is not None and len(buf) >= 4 and buf[1] & 0x7F >= 126
+                        and self._read_big(buf)):
+                    self._buf = bytearray()  # what it held is now in the payload
+                    return
                 self._check_partial_frame()
         except ProtocolError as exc:
             self._input_error(exc)
@@ -642,11 +622,7 @@ class Protocol:
         if len(buf) < hdr:
             return
         self._check_header(b0)
-        opcode = b0 & 0x0F
-        if (b0 & 0x70 or self.state is not State.OPEN
-                or not (opcode == _OP_TEXT
-                        or (opcode == _OP_CONT and self._msg_opcode == _OP_TEXT
-                            and not self._msg_compressed))):
+        if not self._carries_text(b0):
             return
         if length >= 126:
             length = int.from_bytes(buf[2 : 4 if length == 126 else 10], "big")
@@ -655,12 +631,6 @@ class Protocol:
         avail = len(buf) - hdr
         if avail <= self._probe_done:
             return
-        if self._probe is None:
-            probe = Utf8Decoder()
-            if self._decoder is not None:
-                # Continue from where the message's decoder stands.
-                probe = self._decoder.copy()
-            self._probe = probe
         start = hdr + self._probe_done
         chunk = bytes(buf[start : hdr + avail])
         if masked:
@@ -668,6 +638,21 @@ class Protocol:
             shift = self._probe_done & 3
             chunk = apply_mask(chunk, key[shift:] + key[:shift])
         self._probe_done = avail
+        self._probe_text(chunk)
+
+    def _carries_text(self, b0: int) -> bool:
+        """Whether the frame with first byte ``b0`` carries text to check as it arrives:
+        uncompressed text (compressed frames are checked once inflated), while open."""
+        opcode = b0 & 0x0F
+        return (not b0 & 0x70 and self.state is State.OPEN
+                and (opcode == _OP_TEXT or (opcode == _OP_CONT and self._msg_opcode == _OP_TEXT
+                                            and not self._msg_compressed)))
+
+    def _probe_text(self, chunk: bytes | memoryview) -> None:
+        """Check the next part of a frame's text, continuing from the message so far."""
+        if self._probe is None:
+            # Continue from where the message's decoder stands.
+            self._probe = self._decoder.copy() if self._decoder is not None else Utf8Decoder()
         try:
             self._probe.decode(chunk)
         except UnicodeDecodeError as exc:
@@ -851,7 +836,7 @@ class Protocol:
             self._send_close_frame(code, reason_bytes.decode("utf-8", "ignore"))
         self.state = State.CLOSING if self.close_rcvd is None else State.CLOSED
         self._buf.clear()
-        self._big, self._big_payload, self._big_key = None, b"", None
+        self._drop_big()
 
     def release_pongs(self) -> None:
         """Stop holding pongs back and queue the one held, if any (see ``hold_pongs``)."""
