@@ -582,13 +582,7 @@ class Connection(asyncio.BufferedProtocol):
                         "a fragmented message is being sent by another coroutine")
                 p = self._check_sendable()  # raises
             p.send_message(message, compress=compress)
-            out = p.data_to_send()
-            t = self.transport
-            if out and t is not None and not t.is_closing():
-                if len(out) == 1:
-                    t.write(out[0])
-                else:
-                    t.writelines(out)  # several frames, one call
+            self._flush()
             if self._write_paused:
                 await self.drain()
             return

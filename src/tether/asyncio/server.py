@@ -30,8 +30,6 @@ __all__ = ["Server", "ServerConnection", "serve", "unix_serve"]
 logger = logging.getLogger("tether.server")
 
 Handler = Callable[["ServerConnection"], Awaitable[Any]]
-#: What the handshake buffer becomes once the handshake is done (no buffer kept).
-_NO_BYTES = b""
 #: What a request or response hook returns: an answer that replaces the default, or None.
 HookResult = Response | Awaitable[Response | None] | None
 ProcessRequest = Callable[["ServerConnection", Request], HookResult]
@@ -221,7 +219,7 @@ class ServerConnection(Connection):
             self._hook_paused = False
             self.transport.resume_reading()
         buf = self._buf
-        self._buf = _NO_BYTES
+        self._buf = b""  # the handshake is done: no buffer kept
         if buf:
             self.data_received(bytes(buf))
         self.handler_task = self.loop.create_task(self._run_handler())
