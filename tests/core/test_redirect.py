@@ -7,6 +7,7 @@ import pytest
 from tether.core.redirect import (
     MAX_REDIRECTS,
     is_redirect,
+    next_hop,
     redirect_target,
     same_origin,
     strip_credentials,
@@ -81,3 +82,25 @@ def test_invalid_status_carries_challenge_realm_and_location() -> None:
     assert InvalidStatus(401, "", [("WWW-Authenticate", "Bearer")], b"").realm is None
     assert InvalidStatus(401, "", [], b"").challenge is None
     assert InvalidStatus(302, "", [("Location", "/x")], b"").location == "/x"
+
+
+def test_next_hop_follows_strips_credentials_across_origins_and_stops() -> None:
+    uri = "ws://a.example/chat"
+    wsuri = parse_uri(uri)
+    headers = [("Authorization", "Basic eA=="), ("Cookie", "s=1"), ("X-Trace", "7")]
+    moved = InvalidStatus(302, "Found", [("Location", "/rooms/1")], b"")
+    assert next_hop(moved, uri, wsuri, headers, 0, 10) == (
+        "ws://a.example/rooms/1", parse_uri("ws://a.example/rooms/1"), headers)
+    away = InvalidStatus(301, "", [("Location", "https://b.example/x")], b"")
+    target, new, sent = next_hop(away, uri, wsuri, headers, 3, 10)
+    assert (target, new.secure, new.host) == ("wss://b.example/x", True, "b.example")
+    assert sent == [("X-Trace", "7")]
+    with pytest.raises(InvalidRedirect, match="too many redirects"):
+        next_hop(moved, uri, wsuri, headers, 10, 10)
+    refused = InvalidStatus(403, "Forbidden", [], b"")
+    with pytest.raises(InvalidStatus) as info:
+        next_hop(refused, uri, wsuri, headers, 0, 10)
+    assert info.value is refused
+    with pytest.raises(InvalidStatus) as info:
+        next_hop(moved, uri, wsuri, headers, 0, 0)  # redirects off: the 3xx itself
+    assert info.value is moved

@@ -18,11 +18,7 @@ from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
 from ..core.proxy import get_proxy, parse_proxy
 from ..core.redirect import (
     MAX_REDIRECTS,
-    is_redirect,
-    redirect_target,
-    same_origin,
-    strip_credentials,
-    too_many_redirects,
+    next_hop,
 )
 from ..core.retry import (
     BACKOFF_FACTOR,
@@ -255,18 +251,10 @@ class connect:
                                                  self.sock if redirects == 0 else None)
                     break
                 except InvalidStatus as exc:
-                    if not is_redirect(exc.status) or self.max_redirects == 0:
-                        raise
-                    target = redirect_target(uri, exc.status, exc.location)
-                    if redirects >= self.max_redirects:
-                        raise too_many_redirects(self.max_redirects, exc.status,
-                                                 exc.location) from exc
+                    uri, wsuri, headers = next_hop(exc, uri, wsuri, headers, redirects,
+                                                  self.max_redirects)
                     redirects += 1
-                    new = parse_uri(target)
-                    if not same_origin(wsuri, new):
-                        headers = strip_credentials(headers)
-                    logger.info("HTTP %d: redirected to %s", exc.status, target)
-                    uri, wsuri = target, new
+                    logger.info("HTTP %d: redirected to %s", exc.status, uri)
         self.connection = conn
         return conn
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterable
 
-from ..exceptions import InvalidRedirect, InvalidURI
+from ..exceptions import InvalidRedirect, InvalidStatus, InvalidURI
 from .uri import WebSocketURI, parse_uri
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "MAX_REDIRECTS",
     "REDIRECT_STATUSES",
     "is_redirect",
+    "next_hop",
     "redirect_target",
     "same_origin",
     "strip_credentials",
@@ -104,3 +105,25 @@ def same_origin(a: WebSocketURI, b: WebSocketURI) -> bool:
 def strip_credentials(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """``headers`` without those that carry credentials (:data:`CREDENTIAL_HEADERS`)."""
     return [(k, v) for k, v in headers if k.lower() not in CREDENTIAL_HEADERS]
+
+
+def next_hop(exc: InvalidStatus, uri: str, wsuri: WebSocketURI, headers: list[tuple[str, str]],
+             redirects: int, max_redirects: int) -> tuple[str, WebSocketURI,
+                                                        list[tuple[str, str]]]:
+    """Where to go after the answer ``exc`` to a request for ``uri`` (``wsuri`` parsed),
+    the ``redirects``-th redirect in a row: the new URI, parsed, and the headers to send
+    there (without credentials when the origin changes).
+
+    Raises ``exc`` itself when it is not a redirect to follow (or redirects are off),
+    :class:`InvalidRedirect` for a bad ``Location`` or a chain over ``max_redirects``.
+    Both engines follow redirects with it.
+    """
+    if not is_redirect(exc.status) or max_redirects == 0:
+        raise exc
+    target = redirect_target(uri, exc.status, exc.location)
+    if redirects >= max_redirects:
+        raise too_many_redirects(max_redirects, exc.status, exc.location) from exc
+    new = parse_uri(target)
+    if not same_origin(wsuri, new):
+        headers = strip_credentials(headers)
+    return target, new, headers

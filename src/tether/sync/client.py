@@ -18,11 +18,7 @@ from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
 from ..core.proxy import Proxy, get_proxy, parse_proxy
 from ..core.redirect import (
     MAX_REDIRECTS,
-    is_redirect,
-    redirect_target,
-    same_origin,
-    strip_credentials,
-    too_many_redirects,
+    next_hop,
 )
 from ..core.retry import (
     BACKOFF_FACTOR,
@@ -300,18 +296,10 @@ class _Opener:
             try:
                 return self._open_once(wsuri, headers, deadline)
             except InvalidStatus as exc:
-                if not is_redirect(exc.status) or self.max_redirects == 0:
-                    raise
-                target = redirect_target(uri, exc.status, exc.location)
-                if redirects >= self.max_redirects:
-                    raise too_many_redirects(self.max_redirects, exc.status,
-                                             exc.location) from exc
+                uri, wsuri, headers = next_hop(exc, uri, wsuri, headers, redirects,
+                                              self.max_redirects)
                 redirects += 1
-                new = parse_uri(target)
-                if not same_origin(wsuri, new):
-                    headers = strip_credentials(headers)
-                logger.info("HTTP %d: redirected to %s", exc.status, target)
-                uri, wsuri = target, new
+                logger.info("HTTP %d: redirected to %s", exc.status, uri)
 
     def _open_once(self, wsuri: WebSocketURI, headers: list[tuple[str, str]],
                    deadline: float | None) -> ClientConnection:
