@@ -22,13 +22,11 @@ secure mode, and through tether's asyncio server connection for the handshake.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import logging
 import os
 import socket
 import ssl
-import stat
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, TypeAlias
@@ -40,6 +38,7 @@ from ..core.handshake import Negotiated, ServerHandshake, reject
 from ..core.http11 import Request, Response
 from ..core.protocol import DEFAULT_MAX_SIZE
 from ..exceptions import InvalidHandshake, UsageError
+from ..unix import listen_unix, remove_socket_file
 from ..version import __version__
 from ._object import LoopObject
 from .cors import CorsAuthenticator
@@ -368,7 +367,7 @@ class WebSocketServer(LoopObject):
                              "see tether.tls.server_ssl_context) before listen_unix()")
         where = os.fspath(path)
         try:
-            sock = _bind_unix(where, max(128, self._max_pending))
+            sock = listen_unix(where, max(128, self._max_pending))
             try:
                 inode = os.stat(where).st_ino
             except OSError:
@@ -599,7 +598,7 @@ class WebSocketServer(LoopObject):
                 self._stop_reading()
             sock.close()
         if unix_file is not None:
-            _remove_socket_file(*unix_file)
+            remove_socket_file(*unix_file)
         pending, self._pending = list(self._pending), deque()
         for ws in pending:
             ws.close(CloseCode.GOING_AWAY, "Server closed.")
@@ -608,27 +607,3 @@ class WebSocketServer(LoopObject):
     def __repr__(self) -> str:
         where = self.unix_socket if self._is_unix() else self.server_url
         return f"<WebSocketServer {self._server_name!r} {where or 'not listening'}>"
-
-
-def _bind_unix(path: str, backlog: int) -> socket.socket:
-    """A listening Unix domain socket at ``path``; a stale socket file there is
-    replaced (as asyncio's ``create_unix_server`` does), any other file is kept."""
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.remove(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _remove_socket_file(path: str, inode: int) -> None:
-    """Remove the socket file a server made, unless another took its place since."""
-    with contextlib.suppress(OSError):
-        st = os.stat(path)
-        if stat.S_ISSOCK(st.st_mode) and st.st_ino == inode:
-            os.remove(path)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import selectors
 import socket
 import ssl as ssl_module
-import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +35,7 @@ from ..core.protocol import DEFAULT_MAX_SIZE, Protocol, Role, State
 from ..core.proxy import looks_like_tls_client_hello
 from ..exceptions import InvalidHandshake, InvalidMessage, UsageError
 from ..tls import clarify_tls_error
+from ..unix import listen_unix
 from ..version import __version__
 from .connection import Connection, Socket, shutdown_socket
 from .proxy import remaining
@@ -387,22 +386,6 @@ def _listen(host: str | None, port: int | None, backlog: int) -> socket.socket:
     return socket.create_server(address[:2], family=family, backlog=backlog)
 
 
-def _listen_unix(path: str, backlog: int) -> socket.socket:
-    """Listen on a Unix domain socket at ``path``, replacing a stale socket file there
-    (as asyncio's ``create_unix_server`` does)."""
-    with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.stat(path).st_mode):
-            os.remove(path)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 def serve(
     handler: Handler,
     host: str | None = None,
@@ -460,7 +443,7 @@ def serve(
 
         process_response = process_response_with_headers
     if sock is None and unix_socket is not None:
-        sock = _listen_unix(unix_socket, backlog)
+        sock = listen_unix(unix_socket, backlog)
     elif sock is None:
         sock = _listen(host, port, backlog)
     else:
