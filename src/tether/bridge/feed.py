@@ -10,7 +10,6 @@ policy.  When the upstream connection drops it reconnects with exponential backo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -18,13 +17,14 @@ from typing import Any
 from ..asyncio.client import connect
 from ..exceptions import ConnectionClosed, TetherError
 from ..pubsub import Hub
+from ._background import Background
 
 __all__ = ["RemoteFeed"]
 
 logger = logging.getLogger("tether.bridge")
 
 
-class RemoteFeed:
+class RemoteFeed(Background):
     """Subscribe once to ``url`` and publish what arrives to ``topic`` on ``hub``."""
 
     def __init__(self, hub: Hub, topic: str, url: str, *, subscribe: Sequence[str] = (),
@@ -43,7 +43,6 @@ class RemoteFeed:
         self.messages = 0
         self.errors = 0
         self.connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def read_upstream(self) -> None:
         async with connect(self.url, **self.connect_options) as ws:
@@ -75,14 +74,3 @@ class RemoteFeed:
             await asyncio.sleep(delay)
             delay = min(self.max_backoff, delay * 2)
 
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run())
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -18,7 +18,6 @@ Subscribers receive :func:`tether.pubsub.protocol.message` envelopes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 
 from ..pubsub import Hub
 from ..pubsub import protocol as proto
+from ._background import Background
 from ._http import HttpError, fetch
 
 __all__ = ["HttpPoller"]
@@ -35,7 +35,7 @@ logger = logging.getLogger("tether.bridge")
 _MISSING = object()
 
 
-class HttpPoller:
+class HttpPoller(Background):
     """Poll ``url`` every ``every`` seconds and publish changes to ``topic`` on ``hub``."""
 
     def __init__(self, hub: Hub, topic: str, url: str, *, every: float = 2.0,
@@ -61,7 +61,6 @@ class HttpPoller:
         self.errors = 0
         self.consecutive_errors = 0
         self.last_error: str | None = None
-        self._task: asyncio.Task[None] | None = None
         self._retry_after: float | None = None
 
     async def poll_once(self) -> bool:
@@ -123,14 +122,3 @@ class HttpPoller:
                 self._retry_after = None
             await asyncio.sleep(self.next_delay())
 
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run())
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import contextlib
 import dataclasses
 import json
 import logging
@@ -23,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..pubsub import Hub
+from ._background import Background
 from ._http import HttpError, stream
 
 __all__ = ["SseBridge", "SseEvent", "SseParser"]
@@ -101,7 +101,7 @@ class SseParser:
         return None
 
 
-class SseBridge:
+class SseBridge(Background):
     """Read ``url`` as Server-Sent Events and publish each event to ``topic`` on ``hub``."""
 
     def __init__(self, hub: Hub, topic: str, url: str, *, timeout: float = 10.0,
@@ -121,7 +121,6 @@ class SseBridge:
         self.connects = 0
         self.errors = 0
         self.consecutive_errors = 0
-        self._task: asyncio.Task[None] | None = None
 
     def publish(self, event: SseEvent) -> None:
         data: Any
@@ -174,14 +173,3 @@ class SseBridge:
                                self.url, self.consecutive_errors, exc, delay)
             await asyncio.sleep(delay)
 
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self.run())
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
