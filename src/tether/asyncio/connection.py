@@ -68,7 +68,6 @@ class _Empty(collections.deque[Any]):
 
 _NO_MESSAGES: collections.deque[Any] = _Empty()
 _NO_PINGS: dict[bytes, Any] = {}
-_NO_LISTENERS: list[Any] = []
 
 
 #: Set (as a context variable, around ``connect()``) by a layer that needs to attach its
@@ -165,8 +164,9 @@ class Connection(asyncio.BufferedProtocol):
         self.open_listener: Any = None
         #: Called (no arguments) each time the write buffer drains below the low-water
         #: mark after being full: how :mod:`tether.pubsub` flushes what it held back.
-        #: A list of its own once a listener is added (see :meth:`add_drain_listener`).
-        self.drain_listeners: list[Any] = _NO_LISTENERS
+        #: Empty (a tuple: nothing to allocate, nothing to add to by mistake) until
+        #: :meth:`add_drain_listener` makes it a list.
+        self.drain_listeners: list[Any] | tuple[()] = ()
         created = connection_created.get()
         if created is not None:
             created(self)
@@ -189,9 +189,15 @@ class Connection(asyncio.BufferedProtocol):
 
     def add_drain_listener(self, listener: Any) -> None:
         """Call ``listener()`` each time the write buffer drains after being full."""
-        if self.drain_listeners is _NO_LISTENERS:
+        if not isinstance(self.drain_listeners, list):
             self.drain_listeners = []
         self.drain_listeners.append(listener)
+
+    def remove_drain_listener(self, listener: Any) -> None:
+        """Stop calling ``listener`` (added with :meth:`add_drain_listener`), if it was."""
+        listeners = self.drain_listeners
+        if isinstance(listeners, list) and listener in listeners:
+            listeners.remove(listener)
 
     @property
     def state(self) -> State:

@@ -217,8 +217,7 @@ class Hub:
         self.unsubscribe(conn, *list(sub.topics))
         sub.pending.clear()
         del self._subs[conn]
-        if sub.listener in conn.drain_listeners:
-            conn.drain_listeners.remove(sub.listener)
+        conn.remove_drain_listener(sub.listener)
 
     def subscriptions(self, conn: Connection) -> set[str]:
         sub = self._subs.get(conn)
